@@ -1,0 +1,1 @@
+"""appview-indexer: the Faust application (`faust -A app worker`)."""
