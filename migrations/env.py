@@ -63,7 +63,7 @@ async def _run_online() -> None:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)
             await connection.commit()
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         sys.exit(f"alembic: PostgreSQL at {mask_url(url)} does not answer ({exc.__class__.__name__})")
     finally:
         await engine.dispose()
