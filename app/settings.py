@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from sqlalchemy.engine import URL, make_url
 
@@ -45,23 +45,46 @@ def database_url(raw: str) -> URL:
     return url.set(drivername="postgresql+asyncpg", query=query)
 
 
+# A password may also travel as a query option: redis-py, libpq and SQLAlchemy's asyncpg dialect all
+# read `?password=...`.
+_SECRET_QUERY_KEYS = frozenset({"password"})
+
+
+def _mask_query(query: str) -> str:
+    parts = []
+    for part in query.split("&"):
+        key = part.partition("=")[0]
+        parts.append(f"{key}=***" if key.lower() in _SECRET_QUERY_KEYS else part)
+    return "&".join(parts)
+
+
 def mask_url(url: str | URL) -> str:
     """The URL as it may appear in a log line: password replaced by ***."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except Exception:
         return "<unparseable URL>"
-    return parsed.render_as_string(hide_password=True)
+    rendered = parsed.render_as_string(hide_password=True)
+    base, sep, query = rendered.partition("?")
+    return f"{base}{sep}{_mask_query(query)}" if sep else base
 
 
 def mask_redis_url(url: str) -> str:
-    """Redis URLs are not SQLAlchemy URLs; mask `user:password@` by hand."""
+    """Redis URLs are not SQLAlchemy URLs; mask `user:password@` and `?password=` by hand.
+
+    Everything before the last `@` counts as credentials, so an unencoded `@` in a password (or a
+    forgotten scheme) still leaks nothing.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0] if ":" in credentials else ""
-    return f"{scheme}://{user}:***@{host}"
+    if not sep:
+        scheme, rest = "", url
+    credentials = ""
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+        credentials = f"{user}:***@"
+    host, qsep, query = rest.partition("?")
+    return f"{scheme}{sep}{credentials}{host}{qsep}{_mask_query(query) if qsep else ''}"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -119,6 +142,17 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     tombstone_horizon_days: float = 7.0
     tombstone_sweep_interval_s: float = 3_600.0
+
+    def __repr__(self) -> str:
+        """Safe to log: URLs are shown with their passwords masked."""
+        shown = [f"database_url={mask_url(self.database_url_raw) if self.database_url_raw else ''!r}"]
+        for item in fields(self):
+            if item.repr:
+                value = getattr(self, item.name)
+                if item.name == "redis_url":
+                    value = mask_redis_url(value)
+                shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def database_url(self) -> URL:
