@@ -7,6 +7,8 @@ their own and are documented in the README.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -87,7 +89,9 @@ def mask_redis_url(url: str) -> str:
     return f"{scheme}{sep}{credentials}{host}{qsep}{_mask_query(query) if qsep else ''}"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name, "")
     if raw.strip() == "":
         return default
@@ -97,6 +101,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from exc
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -108,9 +114,20 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
         value = float(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigurationError(
+            f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}"
+        )
+    return level
 
 
 def default_consumer_id() -> str:
@@ -170,7 +187,7 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 20, minimum=1),
             batch_size=_int(env, "BATCH_SIZE", 500, minimum=1),
             parallel_consumers=_int(env, "PARALLEL_CONSUMERS", 5, minimum=1),
-            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_level=_log_level(env),
             dead_letter_stream=env.get("DEAD_LETTER_STREAM") or "firehose:dead-letters",
             dead_letter_maxlen=_int(env, "DEAD_LETTER_MAXLEN", 100_000, minimum=1),
             metrics_hash_key=env.get("METRICS_HASH_KEY") or "cluster:metrics",
@@ -179,7 +196,7 @@ class Settings:
             claim_interval_s=_float(env, "CLAIM_INTERVAL_S", 15.0, minimum=0.1),
             read_block_ms=_int(env, "READ_BLOCK_MS", 1_000, minimum=1),
             web_host=env.get("WEB_HOST") or "127.0.0.1",
-            web_port=_int(env, "WEB_PORT", 6066, minimum=0),
+            web_port=_int(env, "WEB_PORT", 6066, minimum=0, maximum=65535),
             shutdown_timeout_s=_float(env, "SHUTDOWN_TIMEOUT_S", 30.0, minimum=1.0),
             tombstone_horizon_days=_float(env, "TOMBSTONE_HORIZON_DAYS", 7.0, minimum=0.0),
             tombstone_sweep_interval_s=_float(env, "TOMBSTONE_SWEEP_INTERVAL_S", 3_600.0, minimum=1.0),
