@@ -53,6 +53,7 @@ class AsideRecord(Base):
     author_did: Mapped[str]
     subject: Mapped[str]
     version: Mapped[int] = mapped_column(BigInteger)
+    cid: Mapped[str | None]
     row: Mapped[dict[str, Any]]  # the row the collection would have written, ready to insert
     indexed_at: Mapped[datetime] = indexed_at_column()
 

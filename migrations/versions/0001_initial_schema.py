@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("author_did", sa.Text(), nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("cid", sa.Text(), nullable=True),
         sa.Column("row", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "indexed_at",

@@ -1,0 +1,148 @@
+"""Identity and account events: handles and account status on `users`, latest version wins.
+
+An account whose status becomes `deleted` is purged: every live record it wrote is deleted at the
+event's version through the same path as a record delete (so every counter it touched is corrected),
+and a DID-level tombstone makes its older events stale.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import BigInteger, Text, func, or_, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.events import AccountEvent, DeadLetter, IdentityEvent, StreamEvent
+from app.indexing.batch import PURGE_LOCK, BatchStats, BatchWriter, utc_now
+from app.indexing.collection import Collection, collection_of
+from app.indexing.registry import Registry
+from app.indexing.sql import arrays, columns_of, unnest_select, unnest_typed
+from app.records.syntax import is_did, normalise_handle
+from models import PLACEHOLDER_HANDLE, AccountTombstone, RecordVersion, User
+
+ACCOUNT_STATUSES = frozenset(
+    {"takendown", "suspended", "deactivated", "deleted", "desynchronized", "throttled"}
+)
+INACTIVE = "inactive"
+
+E = TypeVar("E", bound=StreamEvent)
+
+
+def newest_per_did(events: Iterable[E], kind: str) -> tuple[dict[str, E], list[DeadLetter]]:
+    """The newest event per valid DID; events naming an invalid DID are dead letters."""
+    newest: dict[str, E] = {}
+    dead: list[DeadLetter] = []
+    for event in events:
+        did = event.did  # type: ignore[attr-defined]
+        if not is_did(did):
+            dead.append(DeadLetter.of(event, kind, f"invalid DID {did[:100]!r}"))
+            continue
+        current = newest.get(did)
+        if current is None or current.version <= event.version:
+            newest[did] = event
+    return newest, dead
+
+
+def status_of(event: AccountEvent) -> str:
+    if event.active:
+        return "active"
+    return event.status or INACTIVE
+
+
+async def apply_identities(conn: AsyncConnection, events: list[IdentityEvent]) -> list[DeadLetter]:
+    newest, dead = newest_per_did(events, "identity")
+    if not newest:
+        return dead
+    dids = sorted(newest)
+    await BatchWriter(conn, utc_now()).ensure_users(dids)
+    handles = [normalise_handle(newest[did].handle or "") or PLACEHOLDER_HANDLE for did in dids]
+    await _update_if_newer(conn, "handle", dids, handles, [newest[did].version for did in dids])
+    return dead
+
+
+async def apply_accounts(
+    conn: AsyncConnection, events: list[AccountEvent], registry: Registry, now: datetime
+) -> tuple[list[DeadLetter], BatchStats]:
+    newest, dead = newest_per_did(events, "account")
+    for did, event in list(newest.items()):
+        if event.status is not None and event.status not in ACCOUNT_STATUSES:
+            dead.append(DeadLetter.of(event, "account", f"unknown account status {event.status[:50]!r}"))
+            del newest[did]
+    writer = BatchWriter(conn, now)
+    if not newest:
+        return dead, writer.stats
+    deletions = {did: event.version for did, event in newest.items() if status_of(event) == "deleted"}
+    if deletions:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PURGE_LOCK})
+    dids = sorted(newest)
+    await writer.ensure_users(dids)
+    changed = await _update_if_newer(
+        conn, "status", dids, [status_of(newest[did]) for did in dids], [newest[did].version for did in dids]
+    )
+    purged = {did: version for did, version in deletions.items() if did in changed}
+    if purged:
+        await purge_accounts(writer, registry, purged)
+    return dead, writer.stats
+
+
+async def _update_if_newer(
+    conn: AsyncConnection, column: str, dids: list[str], values: list[str], versions: list[int]
+) -> set[str]:
+    """Set `users.<column>` where the event is newer than the version that last set it."""
+    users = User.__table__
+    version_column = users.c[f"{column}_version"]
+    source = unnest_typed((("did", Text()), ("value", Text()), ("version", BigInteger()))).subquery("src")
+    statement = (
+        update(users)
+        .where(users.c.did == source.c.did)
+        .where(or_(version_column.is_(None), version_column < source.c.version))
+        .values({column: source.c.value, version_column.name: source.c.version})
+        .returning(users.c.did)
+    )
+    result = await conn.execute(statement, arrays(did=dids, value=values, version=versions))
+    return set(result.scalars())
+
+
+async def purge_accounts(writer: BatchWriter, registry: Registry, deleted_at: dict[str, int]) -> None:
+    """Delete every live record of these accounts at the deletion's version, and leave tombstones."""
+    dids = sorted(deleted_at)
+    tombstones = AccountTombstone.__table__
+    upsert = pg_insert(tombstones).from_select(
+        ("did", "version"), unnest_select(tombstones, ("did", "version"))
+    )
+    await writer.conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["did"],
+            set_={"version": upsert.excluded.version, "deleted_at": func.timezone("utc", func.now())},
+            where=tombstones.c.version < upsert.excluded.version,
+        ),
+        columns_of(
+            tombstones, ("did", "version"), [{"did": did, "version": deleted_at[did]} for did in dids]
+        ),
+    )
+    versions = RecordVersion.__table__
+    source = unnest_typed((("did", Text()), ("version", BigInteger()))).subquery("deleted")
+    statement = (
+        update(versions)
+        .where(versions.c.did == source.c.did)
+        .where(versions.c.version < source.c.version)
+        .where(versions.c.deleted.is_(False))
+        .values(deleted=True, version=source.c.version, updated_at=func.timezone("utc", func.now()))
+        .returning(versions.c.uri)
+    )
+    result = await writer.conn.execute(statement, arrays(did=dids, version=[deleted_at[did] for did in dids]))
+    by_collection: dict[str, list[str]] = defaultdict(list)
+    for uri in result.scalars():
+        by_collection[collection_of(uri) or ""].append(uri)
+    grouped: dict[str, tuple[Collection, list[str]]] = {}
+    for nsid, uris in by_collection.items():
+        collection = registry.lookup(nsid)
+        grouped.setdefault(collection.nsid, (collection, []))[1].extend(uris)
+    for nsid in sorted(grouped):
+        collection, uris = grouped[nsid]
+        await writer.delete_records(collection, uris)
+    await writer.flush()

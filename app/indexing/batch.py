@@ -1,0 +1,401 @@
+"""Applying a planned batch in one transaction.
+
+Order of work, the same for every batch so concurrent batches take row locks in the same order
+(every statement's rows are sorted by key):
+1. `users` rows for every DID the batch names;
+2. the version gate: one upsert into `record_versions` decides which ops are newer than what the
+   database holds (older ones are stale and skipped; a delete leaves a tombstone);
+3. removal of the rows the winning ops replace or delete (an update is a delete and a create at one
+   version), with the counters, feed items, notifications and aside records that hang off them;
+4. insertion of the new rows; a second record of a pair that is already live waits aside;
+5. feed items, notifications and counter deltas, each as one multi-row statement.
+Counters move by exactly the rows a statement returned as inserted or deleted, so a replay moves none.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Integer, Table, Text, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.indexing.collection import Collection, Row, did_of
+from app.indexing.plan import CommitPlan, PlannedOp
+from app.indexing.sql import array_param, arrays, columns_of, insertable_names, unnest_select, unnest_typed
+from models import (
+    AccountTombstone,
+    AsideRecord,
+    Base,
+    FeedItem,
+    Notification,
+    PostAggregation,
+    RecordVersion,
+    User,
+)
+
+_UTC_NOW = func.timezone("utc", func.now())
+
+# Commit batches hold this advisory lock shared and account purges hold it exclusively, so no commit
+# batch can slip an old record of a deleted account in between a purge and its tombstone.
+PURGE_LOCK = 0x61707076  # "appv"
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as every timestamp column holds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+_AGGREGATE_COLUMNS = ("like_count", "repost_count", "reply_count", "quote_count")
+
+
+@dataclass
+class BatchStats:
+    """What a batch did, for logs and metrics."""
+
+    applied: int = 0
+    stale: int = 0
+    inserted: int = 0
+    deleted: int = 0
+    aside: int = 0
+    promoted: int = 0
+    notifications: int = 0
+
+
+class BatchWriter:
+    """The state of one transaction: accumulated effects, flushed once at the end."""
+
+    def __init__(self, conn: AsyncConnection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.stats = BatchStats()
+        self.cids: dict[str, str | None] = {}
+        self.versions: dict[str, int] = {}
+        self.counter_deltas: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.feed_items: dict[str, Row] = {}
+        self.notifications: dict[str, Row] = {}
+
+    # -- statements -------------------------------------------------------------------------------
+
+    async def rows(self, statement: Any, params: dict[str, Any]) -> list[Row]:
+        result = await self.conn.execute(statement, params)
+        return [dict(row) for row in result.mappings()]
+
+    async def insert_ignoring_conflicts(
+        self, table: Table, rows: list[Row], returning: bool = True
+    ) -> list[Row]:
+        """INSERT … ON CONFLICT DO NOTHING; the rows PostgreSQL really inserted come back."""
+        if not rows:
+            return []
+        names = insertable_names(table, rows[0])
+        statement = pg_insert(table).from_select(names, unnest_select(table, names)).on_conflict_do_nothing()
+        params = columns_of(table, names, rows)
+        if not returning:
+            await self.conn.execute(statement, params)
+            return []
+        return await self.rows(statement.returning(*table.c), params)
+
+    async def delete_by(self, table: Table, column: str, keys: list[str]) -> list[Row]:
+        if not keys:
+            return []
+        statement = table.delete().where(table.c[column] == func.any(array_param(column))).returning(*table.c)
+        return await self.rows(statement, {column: sorted(keys)})
+
+    # -- the steps ----------------------------------------------------------------------------------
+
+    async def ensure_users(self, dids: Iterable[str]) -> None:
+        rows = [{"did": did} for did in sorted(set(dids))]
+        await self.insert_ignoring_conflicts(User.__table__, rows, returning=False)
+
+    async def drop_dead_accounts(self, ops: list[PlannedOp]) -> list[PlannedOp]:
+        """Ops of an account deleted at a later version are stale, whatever their record."""
+        table = AccountTombstone.__table__
+        dids = sorted({op.ref.did for op in ops})
+        if not dids:
+            return ops
+        result = await self.conn.execute(
+            select(table.c.did, table.c.version).where(table.c.did == func.any(array_param("dids"))),
+            {"dids": dids},
+        )
+        deleted_at = dict(result.all())
+        if not deleted_at:
+            return ops
+        live = [op for op in ops if op.ref.version > deleted_at.get(op.ref.did, -1)]
+        self.stats.stale += len(ops) - len(live)
+        return live
+
+    async def gate(self, ops: list[PlannedOp]) -> list[tuple[PlannedOp, bool]]:
+        """Record each op's version where it is newer than the stored one; return the winners, each
+        with whether the URI had a version before (only then can there be a row to replace)."""
+        if not ops:
+            return []
+        ops = sorted(ops, key=lambda op: op.ref.uri)
+        table = RecordVersion.__table__
+        rows = [
+            {
+                "uri": op.ref.uri,
+                "did": op.ref.did,
+                "version": op.ref.version,
+                "deleted": op.action == "delete",
+            }
+            for op in ops
+        ]
+        names = ("uri", "did", "version", "deleted")
+        upsert = pg_insert(table).from_select(names, unnest_select(table, names))
+        statement = upsert.on_conflict_do_update(
+            index_elements=["uri"],
+            set_={
+                "version": upsert.excluded.version,
+                "deleted": upsert.excluded.deleted,
+                "updated_at": _UTC_NOW,
+            },
+            where=table.c.version < upsert.excluded.version,
+        ).returning(table.c.uri, literal_column("xmax = 0").label("fresh"))
+        result = await self.conn.execute(statement, columns_of(table, names, rows))
+        fresh = dict(result.all())
+        self.stats.stale += len(ops) - len(fresh)
+        return [(op, not fresh[op.ref.uri]) for op in ops if op.ref.uri in fresh]
+
+    async def delete_records(self, collection: Collection, uris: list[str]) -> None:
+        """Remove records and everything derived from them: counters, feed items, notifications."""
+        if not uris:
+            return
+        if collection.delete_rows is not None:
+            deleted = await collection.delete_rows(self, uris)
+        else:
+            deleted = await self.delete_by(collection.table, "uri", uris)
+        self.stats.deleted += len(deleted)
+        for row in deleted:
+            self.count(collection, row, -1)
+        if collection.feed_item is not None:
+            await self.delete_by(FeedItem.__table__, "uri", uris)
+        if collection.notify is not None:
+            await self.delete_by(Notification.__table__, "record_uri", uris)
+        if collection.pair is not None:
+            await self.delete_by(AsideRecord.__table__, "uri", uris)
+            await self.promote(collection, deleted)
+        if collection.after_delete is not None and deleted:
+            await collection.after_delete(self, deleted)
+
+    async def insert_records(self, collection: Collection, rows: list[Row]) -> None:
+        if not rows:
+            return
+        rows = sorted(rows, key=lambda row: row["uri"])
+        if collection.insert_rows is not None:
+            inserted = await collection.insert_rows(self, rows)
+        else:
+            inserted = await self.insert_ignoring_conflicts(collection.table, rows)
+        self.stats.inserted += len(inserted)
+        parsed = {row["uri"]: row for row in rows}
+        live = [parsed[row["uri"]] | row for row in inserted]
+        for row in live:
+            self.count(collection, row, +1)
+            self.add_effects(collection, row)
+        if collection.pair is not None and len(inserted) < len(rows):
+            done = {row["uri"] for row in inserted}
+            await self.put_aside(collection, [row for row in rows if row["uri"] not in done])
+        if collection.after_insert is not None and live:
+            await collection.after_insert(self, live)
+
+    # -- relationships kept aside -------------------------------------------------------------------
+
+    async def put_aside(self, collection: Collection, rows: list[Row]) -> None:
+        assert collection.pair is not None
+        author, subject = collection.pair
+        table = AsideRecord.__table__
+        aside = [
+            {
+                "uri": row["uri"],
+                "collection": collection.nsid,
+                "author_did": row[author],
+                "subject": row[subject],
+                "version": self.versions.get(row["uri"], 0),
+                "cid": self.cids.get(row["uri"]),
+                "row": _row_to_json(collection.table, row),
+            }
+            for row in rows
+        ]
+        names = tuple(aside[0])
+        upsert = pg_insert(table).from_select(names, unnest_select(table, names))
+        statement = upsert.on_conflict_do_update(
+            index_elements=["uri"],
+            set_={name: upsert.excluded[name] for name in names if name != "uri"},
+            where=table.c.version < upsert.excluded.version,
+        )
+        await self.conn.execute(statement, columns_of(table, names, aside))
+        self.stats.aside += len(aside)
+
+    async def promote(self, collection: Collection, deleted: list[Row]) -> None:
+        """The oldest record waiting aside for a pair whose live record was deleted takes its place."""
+        assert collection.pair is not None
+        author, subject = collection.pair
+        pairs = sorted({(row[author], row[subject]) for row in deleted})
+        if not pairs:
+            return
+        table = AsideRecord.__table__
+        names = ("author_did", "subject")
+        wanted = unnest_select(table, names).subquery("wanted")
+        first = (
+            select(table.c.uri)
+            .join(wanted, (table.c.author_did == wanted.c.author_did) & (table.c.subject == wanted.c.subject))
+            .where(table.c.collection == collection.nsid)
+            .order_by(table.c.author_did, table.c.subject, table.c.version, table.c.uri)
+            .ext(distinct_on(table.c.author_did, table.c.subject))
+        )
+        statement = (
+            table.delete().where(table.c.uri.in_(first)).returning(table.c.uri, table.c.cid, table.c.row)
+        )
+        params = arrays(author_did=[pair[0] for pair in pairs], subject=[pair[1] for pair in pairs])
+        promoted = await self.rows(statement, params)
+        if not promoted:
+            return
+        self.stats.promoted += len(promoted)
+        for row in promoted:
+            self.cids[row["uri"]] = row["cid"]
+        await self.insert_records(
+            collection, [_row_from_json(collection.table, row["row"]) for row in promoted]
+        )
+
+    # -- effects --------------------------------------------------------------------------------------
+
+    def count(self, collection: Collection, row: Row, sign: int) -> None:
+        for counter in collection.counters:
+            key = counter.key_of(row)
+            if key is not None:
+                self.counter_deltas[(counter.table, counter.column)][key] += sign
+
+    def add_effects(self, collection: Collection, row: Row) -> None:
+        uri = row["uri"]
+        author = did_of(uri)
+        if collection.feed_item is not None:
+            item = collection.feed_item(row)
+            if item is not None:
+                self.feed_items[uri] = {
+                    "uri": uri,
+                    "post_uri": item.post_uri,
+                    "originator_did": author,
+                    "type": item.type,
+                    "sort_at": min(item.created_at, self.now),
+                    "cid": self.cids.get(uri) or "",
+                    "created_at": item.created_at,
+                }
+        if collection.notify is not None:
+            for notify in collection.notify(row):
+                if notify.recipient == author:
+                    continue
+                notification_uri = f"{uri}#notification{notify.suffix}"
+                self.notifications[notification_uri] = {
+                    "uri": notification_uri,
+                    "record_uri": uri,
+                    "recipient_did": notify.recipient,
+                    "author_did": author,
+                    "reason": notify.reason,
+                    "reason_subject": notify.reason_subject,
+                    "cid": self.cids.get(uri),
+                    "created_at": row.get("created_at") or self.now,
+                }
+
+    async def flush(self) -> None:
+        await self.insert_ignoring_conflicts(FeedItem.__table__, _sorted(self.feed_items), returning=False)
+        inserted = await self.insert_ignoring_conflicts(Notification.__table__, _sorted(self.notifications))
+        self.stats.notifications += len(inserted)
+        await self.apply_counters()
+
+    async def apply_counters(self) -> None:
+        aggregates: dict[str, dict[str, int]] = defaultdict(dict)
+        others: dict[tuple[str, str], dict[str, int]] = {}
+        for (table_name, column), deltas in self.counter_deltas.items():
+            for key, delta in deltas.items():
+                if delta == 0:
+                    continue
+                if table_name == PostAggregation.__tablename__:
+                    aggregates[key][column] = delta
+                else:
+                    others.setdefault((table_name, column), {})[key] = delta
+        if aggregates:
+            table = PostAggregation.__table__
+            rows = [
+                {"post_uri": key, **{column: deltas.get(column, 0) for column in _AGGREGATE_COLUMNS}}
+                for key, deltas in sorted(aggregates.items())
+            ]
+            names = ("post_uri", *_AGGREGATE_COLUMNS)
+            upsert = pg_insert(table).from_select(names, unnest_select(table, names))
+            statement = upsert.on_conflict_do_update(
+                index_elements=["post_uri"],
+                set_={
+                    **{column: table.c[column] + upsert.excluded[column] for column in _AGGREGATE_COLUMNS},
+                    "updated_at": _UTC_NOW,
+                },
+            )
+            await self.conn.execute(statement, columns_of(table, names, rows))
+        for (table_name, column), deltas in sorted(others.items()):
+            await self.add_to_column(Base.metadata.tables[table_name], column, deltas)
+
+    async def add_to_column(self, table: Table, column: str, deltas: dict[str, int]) -> None:
+        """Counters on rows that may not exist (a like of a feed generator not indexed yet)."""
+        source = unnest_typed((("key", Text()), ("delta", Integer()))).subquery("deltas")
+        statement = (
+            update(table)
+            .where(table.c.uri == source.c.key)
+            .values({column: table.c[column] + source.c.delta})
+        )
+        keys = sorted(deltas)
+        await self.conn.execute(statement, arrays(key=keys, delta=[deltas[key] for key in keys]))
+
+
+async def apply_commit_plan(conn: AsyncConnection, plan: CommitPlan, now: datetime) -> BatchStats:
+    """Everything a planned batch of commits does to the database, in the caller's transaction."""
+    writer = BatchWriter(conn, now)
+    await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": PURGE_LOCK})
+    await writer.ensure_users(plan.dids)
+    ops = await writer.drop_dead_accounts(plan.ops)
+    winners = await writer.gate(ops)
+    writer.stats.applied = len(winners)
+    removals: dict[str, tuple[Collection, list[str]]] = {}
+    creations: dict[str, tuple[Collection, list[Row]]] = {}
+    for op, had_version in winners:
+        writer.versions[op.ref.uri] = op.ref.version
+        writer.cids[op.ref.uri] = op.ref.cid
+        if had_version:
+            removals.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.ref.uri)
+        if op.row is not None:
+            creations.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.row)
+    for nsid in sorted(removals):
+        collection, uris = removals[nsid]
+        await writer.delete_records(collection, uris)
+    for nsid in sorted(creations):
+        collection, rows = creations[nsid]
+        await writer.insert_records(collection, rows)
+    await writer.flush()
+    return writer.stats
+
+
+def _sorted(rows: dict[str, Row]) -> list[Row]:
+    return [rows[key] for key in sorted(rows)]
+
+
+def _row_to_json(table: Table, row: Row) -> Row:
+    """A row as JSON for `aside_records.row`: table columns only, datetimes as ISO strings."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in row.items()
+        if name in table.c
+    }
+
+
+def _row_from_json(table: Table, row: Row) -> Row:
+    return {
+        name: datetime.fromisoformat(value)
+        if isinstance(value, str) and _is_timestamp(table, name)
+        else value
+        for name, value in row.items()
+    }
+
+
+def _is_timestamp(table: Table, name: str) -> bool:
+    return name in table.c and table.c[name].type.python_type is datetime

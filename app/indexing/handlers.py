@@ -1,0 +1,78 @@
+"""The indexing side of the agents: each batch of events becomes one committed transaction.
+
+Transient failures (database unreachable, deadlock, serialization failure) propagate to the agent,
+which retries the whole batch; nothing here acknowledges anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import create_engine
+from app.events import AccountEvent, CommitEvent, DeadLetter, IdentityEvent
+from app.indexing.accounts import apply_accounts, apply_identities
+from app.indexing.batch import BatchStats, apply_commit_plan, utc_now
+from app.indexing.expiry import Expired, expire_tombstones
+from app.indexing.plan import plan_commits
+from app.indexing.registry import registry
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class IndexingHandlers:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = registry()
+        self.totals = BatchStats()
+
+    async def start(self) -> None:
+        if self.engine is None:
+            self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+
+    def _engine(self) -> AsyncEngine:
+        if self.engine is None:
+            raise RuntimeError("IndexingHandlers.start() was not awaited")
+        return self.engine
+
+    async def commits(self, events: list[CommitEvent]) -> Sequence[DeadLetter]:
+        plan = plan_commits(events, self.registry.lookup)
+        if plan.ops:
+            async with self._engine().begin() as conn:
+                stats = await apply_commit_plan(conn, plan, utc_now())
+            self._add(stats)
+        self.totals.stale += plan.superseded
+        return plan.dead_letters
+
+    async def identities(self, events: list[IdentityEvent]) -> Sequence[DeadLetter]:
+        async with self._engine().begin() as conn:
+            return await apply_identities(conn, events)
+
+    async def accounts(self, events: list[AccountEvent]) -> Sequence[DeadLetter]:
+        async with self._engine().begin() as conn:
+            dead, stats = await apply_accounts(conn, events, self.registry, utc_now())
+        self._add(stats)
+        return dead
+
+    async def expire(self) -> Expired:
+        async with self._engine().begin() as conn:
+            expired = await expire_tombstones(conn, timedelta(days=self.settings.tombstone_horizon_days))
+        log.info(
+            "expired %d record tombstones and %d account tombstones",
+            expired.record_tombstones,
+            expired.account_tombstones,
+        )
+        return expired
+
+    def _add(self, stats: BatchStats) -> None:
+        for name, value in vars(stats).items():
+            setattr(self.totals, name, getattr(self.totals, name) + value)

@@ -1,0 +1,104 @@
+"""Planning a batch of commits: check every op, parse its record, keep the newest op per record URI.
+
+Pure Python, no database: a bad op becomes a dead letter of its own (with its op index) while the
+valid ops of the same commit go on; a commit whose repo is not a valid DID is dead-lettered whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.events import CommitEvent, DeadLetter
+from app.indexing.collection import Collection, RecordRef, Row
+from app.records.normalise import to_lexicon
+from app.records.syntax import is_cid, is_did, is_nsid, is_record_key, parse_datetime
+from app.records.validate import InvalidRecord
+
+# PostgreSQL's btree refuses index entries over about 2,700 bytes; URIs stay well below.
+MAX_URI_BYTES = 2_000
+
+
+@dataclass(slots=True)
+class PlannedOp:
+    ref: RecordRef
+    action: str  # create | update | delete
+    collection: Collection
+    row: Row | None  # the parsed row of a create/update
+    order: int  # position in the batch: among ops of one version, the later wins
+
+
+@dataclass
+class CommitPlan:
+    ops: list[PlannedOp] = field(default_factory=list)
+    dids: set[str] = field(default_factory=set)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    superseded: int = 0  # ops replaced by a newer op on the same URI within the batch
+
+
+def plan_commits(events: Iterable[CommitEvent], lookup: Callable[[str], Collection]) -> CommitPlan:
+    plan = CommitPlan()
+    newest: dict[str, PlannedOp] = {}
+    order = 0
+    for event in events:
+        if not is_did(event.repo):
+            plan.dead_letters.append(DeadLetter.of(event, "commit", f"invalid repo DID {event.repo[:100]!r}"))
+            continue
+        commit_time = parse_datetime(event.time) if isinstance(event.time, str) else None
+        rev = event.rev if isinstance(event.rev, str) and len(event.rev) <= 64 else None
+        for index, op in enumerate(event.ops):
+            order += 1
+            try:
+                planned = _plan_op(event, op, lookup, commit_time, rev, order)
+            except InvalidRecord as exc:
+                plan.dead_letters.append(DeadLetter.of(event, "commit", str(exc), op_index=index))
+                continue
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                # A record shaped in a way no check foresaw: still this op's fault, not the batch's.
+                error = f"malformed record: {exc.__class__.__name__}: {str(exc)[:200]}"
+                plan.dead_letters.append(DeadLetter.of(event, "commit", error, op_index=index))
+                continue
+            current = newest.get(planned.ref.uri)
+            if current is None or current.ref.version <= planned.ref.version:
+                plan.superseded += current is not None
+                newest[planned.ref.uri] = planned
+            else:
+                plan.superseded += 1
+    for planned in newest.values():
+        plan.dids.add(planned.ref.did)
+        if planned.row is not None and planned.collection.named_dids is not None:
+            plan.dids.update(planned.collection.named_dids(planned.row))
+    plan.ops = list(newest.values())
+    return plan
+
+
+def _plan_op(
+    event: CommitEvent,
+    op: Any,
+    lookup: Callable[[str], Collection],
+    commit_time: Any,
+    rev: str | None,
+    order: int,
+) -> PlannedOp:
+    if not is_nsid(op.collection):
+        raise InvalidRecord("path", f"invalid collection NSID {op.collection[:100]!r}")
+    if not is_record_key(op.rkey):
+        raise InvalidRecord("path", f"invalid record key {op.rkey[:100]!r}")
+    uri = f"at://{event.repo}/{op.collection}/{op.rkey}"
+    if len(uri.encode()) > MAX_URI_BYTES:
+        raise InvalidRecord("path", "record URI longer than 2000 bytes")
+    collection = lookup(op.collection)
+    if op.action == "delete":
+        ref = RecordRef(uri, event.repo, op.collection, op.rkey, None, event.version, commit_time, rev)
+        return PlannedOp(ref, "delete", collection, None, order)
+    if not isinstance(op.cid, str) or not is_cid(op.cid):
+        raise InvalidRecord("cid", f"invalid record CID {str(op.cid)[:100]!r}")
+    if not isinstance(op.record, dict):
+        raise InvalidRecord("record", "create/update without a record object")
+    record = to_lexicon(op.record)
+    record_type = record.get("$type")
+    if record_type is not None and record_type != op.collection:
+        raise InvalidRecord("$type", f"{str(record_type)[:100]!r} contradicts collection {op.collection!r}")
+    ref = RecordRef(uri, event.repo, op.collection, op.rkey, op.cid, event.version, commit_time, rev)
+    return PlannedOp(ref, op.action, collection, collection.parse(ref, record), order)
