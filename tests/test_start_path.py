@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.conftest import _plain_dsn as plain
+from tests.conftest import drop_database
 from tests.servers import Servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +29,6 @@ def run_script(action: str, database_url: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(SCRIPT), action], env=env, capture_output=True, text=True, timeout=60
     )
-
-
-def plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def query(url: str, sql: str, *args):
@@ -50,7 +48,7 @@ def target(servers: Servers):
     name = f"appview_start_{uuid.uuid4().hex[:10]}"
     url = make_url(servers.database_admin_url).set(database=name).render_as_string(hide_password=False)
     yield url
-    query(servers.database_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(servers.database_admin_url, url)
 
 
 def exists(servers: Servers, url: str) -> bool:
