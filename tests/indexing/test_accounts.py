@@ -1,0 +1,156 @@
+"""Identity and account events: handles and status on `users`, latest version wins; a deleted account
+is purged with every counter its records touched corrected, its older events stay stale, and the
+notifications addressed to it go."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.indexing.handlers import IndexingHandlers
+from tests.indexing.test_collections import LIKE, POST, REPOST, aggregate, notifications, one, rows
+from tests.support.events import (
+    DID_A,
+    DID_B,
+    account,
+    commit,
+    follow_record,
+    identity,
+    like_record,
+    op,
+    post_record,
+    repost_record,
+    uri,
+)
+
+
+async def test_handle_latest_version_wins(handlers: IndexingHandlers, engine: AsyncEngine) -> None:
+    dead = await handlers.identities(
+        [identity(DID_A, "Alice.Example.COM", 5), identity(DID_A, "old.example.com", 3)]
+    )
+    assert dead == []
+    assert await one(engine, "SELECT handle FROM users WHERE did = :d", d=DID_A) == "alice.example.com"
+    await handlers.identities([identity(DID_A, "older.example.com", 4)])
+    assert await one(engine, "SELECT handle FROM users WHERE did = :d", d=DID_A) == "alice.example.com"
+    await handlers.identities([identity(DID_A, "not a handle", 6)])
+    assert await one(engine, "SELECT handle FROM users WHERE did = :d", d=DID_A) == "handle.invalid"
+    await handlers.identities([identity(DID_A, None, 7), identity(DID_B, "bob.test", 1)])
+    assert await one(engine, "SELECT handle FROM users WHERE did = :d", d=DID_A) == "handle.invalid"
+    assert await one(engine, "SELECT handle FROM users WHERE did = :d", d=DID_B) == "bob.test"
+
+
+async def test_invalid_dids_and_statuses_are_dead_letters(
+    handlers: IndexingHandlers, engine: AsyncEngine
+) -> None:
+    bad_identity = identity("did:plc:tooshort", "a.test", 1)
+    assert [letter.entry_id for letter in await handlers.identities([bad_identity])] == [
+        bad_identity.entry_id
+    ]
+    bad_did = account("not-a-did", True, None, 1)
+    bad_status = account(DID_A, False, "exploded", 2)
+    dead = await handlers.accounts([bad_did, bad_status, account(DID_B, False, "takendown", 3)])
+    assert sorted(letter.entry_id for letter in dead) == sorted([bad_did.entry_id, bad_status.entry_id])
+    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_B) == "takendown"
+    assert await rows(engine, "SELECT did FROM users WHERE did = :d", d=DID_A) == []
+
+
+async def test_status_words(handlers: IndexingHandlers, engine: AsyncEngine) -> None:
+    await handlers.accounts([account(DID_A, False, None, 1)])
+    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "inactive"
+    await handlers.accounts([account(DID_A, False, "suspended", 3)])
+    await handlers.accounts([account(DID_A, True, None, 2)])  # older: skipped
+    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "suspended"
+    await handlers.accounts([account(DID_A, True, None, 4)])
+    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "active"
+
+
+async def test_deleted_account_is_purged_and_stays_purged(
+    handlers: IndexingHandlers, engine: AsyncEngine
+) -> None:
+    b_post = uri(DID_B, POST, "3kbpost000000")
+    a_post = uri(DID_A, POST, "3kapost000000")
+    await handlers.commits(
+        [
+            commit(
+                DID_A,
+                [
+                    op("create", POST, "3kapost000000", post_record("mine")),
+                    op(
+                        "create",
+                        POST,
+                        "3kreply000000",
+                        post_record(
+                            "re",
+                            reply={
+                                "root": {
+                                    "uri": b_post,
+                                    "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm",
+                                },
+                                "parent": {
+                                    "uri": b_post,
+                                    "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm",
+                                },
+                            },
+                        ),
+                    ),
+                    op("create", LIKE, "3klike0000000", like_record(b_post)),
+                    op("create", LIKE, "3klike1000000", like_record(b_post)),  # kept aside
+                    op("create", REPOST, "3krepost00000", repost_record(b_post)),
+                    op("create", "app.bsky.graph.follow", "3kfollow00000", follow_record(DID_B)),
+                ],
+                10,
+            ),
+            commit(DID_B, [op("create", LIKE, "3kblike000000", like_record(a_post))], 11),
+        ]
+    )
+    assert (await aggregate(engine, b_post)) == {
+        "like_count": 1,
+        "repost_count": 1,
+        "reply_count": 1,
+        "quote_count": 0,
+    }
+    await handlers.accounts([account(DID_A, False, "deleted", 20)])
+    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "deleted"
+    for table, column in (
+        ("posts", "author_did"),
+        ("likes", "user_did"),
+        ("reposts", "user_did"),
+        ("follows", "follower_did"),
+        ("feed_items", "originator_did"),
+        ("aside_records", "author_did"),
+        ("notifications", "author_did"),
+    ):
+        assert await rows(engine, f"SELECT 1 FROM {table} WHERE {column} = :d", d=DID_A) == [], table
+    assert (await aggregate(engine, b_post)) == {
+        "like_count": 0,
+        "repost_count": 0,
+        "reply_count": 0,
+        "quote_count": 0,
+    }
+    # B's like of A's deleted post stays, and so does its count (counters count live records).
+    assert (await aggregate(engine, a_post))["like_count"] == 1
+    assert await notifications(engine) == []
+
+    # A replay of A's old commit is stale; a newer one (a re-created account) is indexed.
+    await handlers.commits([commit(DID_A, [op("create", LIKE, "3klike2000000", like_record(b_post))], 15)])
+    assert await rows(engine, "SELECT 1 FROM likes WHERE user_did = :d", d=DID_A) == []
+    await handlers.commits([commit(DID_A, [op("create", LIKE, "3klike3000000", like_record(b_post))], 25)])
+    assert (await aggregate(engine, b_post))["like_count"] == 1
+
+
+async def test_tombstones_expire_past_the_horizon(handlers: IndexingHandlers, engine: AsyncEngine) -> None:
+    await handlers.commits([commit(DID_A, [op("delete", POST, "3kgone0000000")], 1)])
+    await handlers.commits([commit(DID_A, [op("create", POST, "3klive0000000", post_record())], 2)])
+    await handlers.accounts([account(DID_B, False, "deleted", 3)])
+    expired = await handlers.expire()
+    assert (expired.record_tombstones, expired.account_tombstones) == (0, 0)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE record_versions SET updated_at = updated_at - interval '8 days'"))
+        await conn.execute(text("UPDATE account_tombstones SET deleted_at = deleted_at - interval '8 days'"))
+    expired = await handlers.expire()
+    assert (expired.record_tombstones, expired.account_tombstones) == (1, 1)
+    # The live record's version stays: it still orders later updates of that record.
+    assert await one(engine, "SELECT uri FROM record_versions") == uri(DID_A, POST, "3klive0000000")
+    assert handlers.settings.tombstone_horizon_days == timedelta(days=7).days
