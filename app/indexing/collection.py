@@ -103,7 +103,10 @@ class Collection:
 
     nsid: str
     table: Table
-    parse: Callable[[RecordRef, dict[str, Any]], Row]
+    # None: a valid record this collection does not index (a list item on another account's list).
+    # The op still passes the version gate as the record's newest version, so it replaces the row
+    # an older version wrote and an older replay cannot bring that row back.
+    parse: Callable[[RecordRef, dict[str, Any]], Row | None]
     author_column: str
     counters: Sequence[Counter] = ()
     notify: Callable[[Row], Iterable[Notify]] | None = None
