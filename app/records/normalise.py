@@ -137,8 +137,9 @@ _HEX_CID = re.compile(r"01(?:[0-9a-f]{2})+")
 def to_lexicon(value: Any) -> Any:
     """Return `value` (a record, or any JSON value inside one) as lexicon JSON.
 
-    Lexicon JSON comes back as the same object, unless a blob ref needed repair; SDK dumps come
-    back as new objects. The input is never modified. Raises `InvalidRecord` for absurd nesting
+    `value` is what a JSON parser gives (dicts, lists, str, int, float, bool, None). Lexicon JSON
+    comes back as the same object, unless a blob ref needed repair; SDK dumps come back as new
+    objects. The input is never modified. Raises `InvalidRecord` for absurd nesting
     (hundreds of levels, which no lexicon allows; a RecursionError would be caught far too late).
     """
     try:
@@ -153,32 +154,55 @@ def _hex_to_cid(hex_cid: str) -> str:
 
 
 def _normalise(value: Any, top: bool = False) -> Any:
-    if isinstance(value, dict):
-        py_type = value.get("py_type")
-        if isinstance(py_type, str):
-            return _from_model(value, py_type, top)
-        if value.get("$type") == "blob":
-            return _blob(value)
-        changed: dict[str, Any] | None = None
-        for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                new = _normalise(item)
-                if new is not item:
-                    if changed is None:
-                        changed = dict(value)
-                    changed[key] = new
-        return value if changed is None else changed
-    if isinstance(value, list):
-        copied: list[Any] | None = None
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                new = _normalise(item)
-                if new is not item:
-                    if copied is None:
-                        copied = list(value)
-                    copied[index] = new
-        return value if copied is None else copied
+    kind = type(value)
+    if kind is dict:
+        return _object(value, top)
+    if kind is list:
+        return _array(value)
     return value
+
+
+# The walk compares `type(x) is dict` rather than calling isinstance: values come from a JSON
+# parser (plain dicts and lists), and on the lexicon fast path the walk is all the cost there is.
+
+
+def _object(value: dict[str, Any], top: bool = False) -> dict[str, Any]:
+    py_type = value.get("py_type")
+    if type(py_type) is str:
+        return _from_model(value, py_type, top)
+    if value.get("$type") == "blob":
+        return _blob(value)
+    changed: dict[str, Any] | None = None
+    for key, item in value.items():
+        kind = type(item)
+        if kind is dict:
+            new: Any = _object(item)
+        elif kind is list:
+            new = _array(item)
+        else:
+            continue
+        if new is not item:
+            if changed is None:
+                changed = dict(value)
+            changed[key] = new
+    return value if changed is None else changed
+
+
+def _array(value: list[Any]) -> list[Any]:
+    copied: list[Any] | None = None
+    for index, item in enumerate(value):
+        kind = type(item)
+        if kind is dict:
+            new: Any = _object(item)
+        elif kind is list:
+            new = _array(item)
+        else:
+            continue
+        if new is not item:
+            if copied is None:
+                copied = list(value)
+            copied[index] = new
+    return value if copied is None else copied
 
 
 def _from_model(node: dict[str, Any], py_type: str, top: bool) -> dict[str, Any]:
@@ -191,7 +215,7 @@ def _from_model(node: dict[str, Any], py_type: str, top: bool) -> dict[str, Any]
     for key, item in node.items():
         if item is None or key == "py_type" or key == "$type":
             continue
-        out[LEXICON_NAMES.get(key, key)] = _normalise(item) if isinstance(item, (dict, list)) else item
+        out[LEXICON_NAMES.get(key, key)] = _normalise(item)
     return _blob(out) if type_ == "blob" else out
 
 

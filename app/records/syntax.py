@@ -53,9 +53,8 @@ _CID = re.compile(r"[a-zA-Z0-9+=]{8,256}")
 # RFC 3339 and ISO 8601 at once: upper-case T and Z, seconds required, a time zone required
 # (`-00:00` is RFC 3339's "unknown offset", not ISO 8601, so it is refused separately).
 _DATETIME = re.compile(
-    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
-    r"T(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})(?:\.(?P<f>[0-9]{1,20}))?"
-    r"(?:Z|(?P<sign>[+-])(?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,20}))?"
+    r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))"
 )
 
 # BCP 47 (RFC 5646) language tags. The primary subtag must be lower case, as the fixtures want
@@ -190,27 +189,30 @@ def parse_datetime(s: str) -> datetime | None:
     """A valid datetime as a naive UTC `datetime` (microseconds, extra digits truncated).
 
     None when the syntax is wrong, when a field is out of range (month 0, minute 99, a leap
-    second, which Python cannot hold), or when the instant falls outside years 1–9999 once
+    second, which Python cannot hold), or when the instant falls outside years 1 to 9999 once
     converted to UTC (`0000-01-01T00:00:00Z`, `0001-01-01T00:00:00+01:00`).
     """
     match = _DATETIME.fullmatch(s)
     if match is None:
         return None
-    fraction = match.group("f")
+    year, month, day, hour, minute, second, fraction, sign, offset_hours, offset_minutes = match.groups()
     try:
+        if sign is None and (fraction is None or len(fraction) <= 6):
+            # The usual `…Z` with at most microseconds: the C parser, twice as fast, once the
+            # grammar above has been checked (it accepts forms the grammar does not).
+            return datetime.fromisoformat(s[:-1])
         value = datetime(
-            int(match.group("y")),
-            int(match.group("mo")),
-            int(match.group("d")),
-            int(match.group("h")),
-            int(match.group("mi")),
-            int(match.group("s")),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
             int(fraction[:6].ljust(6, "0")) if fraction else 0,
         )
-        sign = match.group("sign")
         if sign is None:
             return value
-        hours, minutes = int(match.group("oh")), int(match.group("om"))
+        hours, minutes = int(offset_hours), int(offset_minutes)
         if hours > 23 or minutes > 59 or (sign == "-" and hours == 0 and minutes == 0):
             return None
         offset = timedelta(hours=hours, minutes=minutes)
