@@ -44,6 +44,8 @@ test: install ## run the tests (.ci/run runs exactly this)
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5): that is a failure" >&2; fi; \
 	exit $$rc
 
-lint: install ## ruff check + ruff format --check
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: install ## ruff check + ruff format --check (both run; either failing fails)
+	@rc=0; \
+	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || rc=1; \
+	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || rc=1; \
+	exit $$rc
