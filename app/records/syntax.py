@@ -97,7 +97,11 @@ def _did_syntax(s: str) -> bool:
 
 
 def is_did(s: str) -> bool:
-    """DID syntax, plus the rules of the methods the network uses (`plc`, `web`)."""
+    """DID syntax, plus the rules of the methods the network uses.
+
+    `did:plc:` + 24 base32 characters; `did:web:` + a handle-shaped hostname (or `localhost`,
+    which the conformance fixtures accept) with an optional `%3A` port; other methods: syntax.
+    """
     if s.startswith("did:plc:"):
         return _DID_PLC.fullmatch(s) is not None
     if s.startswith("did:web:"):
