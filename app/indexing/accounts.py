@@ -22,7 +22,7 @@ from app.indexing.collection import Collection, collection_of
 from app.indexing.registry import Registry
 from app.indexing.sql import arrays, columns_of, unnest_select, unnest_typed
 from app.records.syntax import is_did, normalise_handle
-from models import PLACEHOLDER_HANDLE, AccountTombstone, Notification, RecordVersion, User
+from models import PLACEHOLDER_HANDLE, AccountTombstone, RecordVersion, User
 
 ACCOUNT_STATUSES = frozenset(
     {"takendown", "suspended", "deactivated", "deleted", "desynchronized", "throttled"}
@@ -146,5 +146,3 @@ async def purge_accounts(writer: BatchWriter, registry: Registry, deleted_at: di
         collection, uris = grouped[nsid]
         await writer.delete_records(collection, uris)
     await writer.flush()
-    # Notifications addressed to a deleted account have nobody to read them.
-    await writer.delete_by(Notification.__table__, "recipient_did", dids)

@@ -16,9 +16,10 @@ from models import Base
 
 
 async def truncate_all(engine: AsyncEngine) -> None:
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    """Empty every table (DELETE: on tables this small it is much faster than TRUNCATE)."""
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
+        for table in Base.metadata.sorted_tables:
+            await conn.execute(text(f"DELETE FROM {table.name}"))
 
 
 @pytest.fixture
