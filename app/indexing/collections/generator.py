@@ -1,0 +1,62 @@
+"""app.bsky.feed.generator: a custom feed, served by the feed generator service at `did`.
+
+Likes of a feed generator count in `feed_generators.like_count` as well as in `post_aggregations`
+(see like.py). The former only moves where the row exists, so a generator indexed after some of its
+likes starts from the count `post_aggregations` kept for its URI meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, func, update
+
+from app.indexing.collection import Collection, Hook, RecordRef, Row
+from app.indexing.sql import array_param
+from app.records import validate
+from models import FeedGenerator, PostAggregation
+
+if TYPE_CHECKING:
+    from app.indexing.batch import BatchWriter
+
+
+def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
+    return {
+        "uri": ref.uri,
+        "cid": ref.cid,
+        "creator_did": ref.did,
+        "did": validate.did(record, "did"),
+        "display_name": validate.text(record, "displayName", required=True, max_bytes=240, max_graphemes=24),
+        "description": validate.text(
+            record, "description", required=False, max_bytes=3_000, max_graphemes=300
+        ),
+        "avatar_url": validate.blob_cid(record, "avatar"),
+        "created_at": validate.datetime_(record, "createdAt"),
+    }
+
+
+def likes_counted_before(table: Table) -> Hook:
+    """An `after_insert` hook: new rows take `like_count` from the likes `post_aggregations` already
+    counts for their URI. Likes of this very batch are not there yet: they reach both counters when
+    the batch's counter deltas are applied, after every insert."""
+
+    async def initialise(writer: BatchWriter, rows: list[Row]) -> None:
+        aggregates = PostAggregation.__table__
+        statement = (
+            update(table)
+            .where(table.c.uri == func.any(array_param("uris")))
+            .where(aggregates.c.post_uri == table.c.uri)
+            .values(like_count=aggregates.c.like_count)
+        )
+        await writer.conn.execute(statement, {"uris": sorted(row["uri"] for row in rows)})
+
+    return initialise
+
+
+COLLECTION = Collection(
+    nsid="app.bsky.feed.generator",
+    table=FeedGenerator.__table__,
+    parse=parse,
+    author_column="creator_did",
+    after_insert=likes_counted_before(FeedGenerator.__table__),
+)
