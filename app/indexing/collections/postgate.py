@@ -1,0 +1,44 @@
+"""app.bsky.feed.postgate: how a post may be embedded (quoted), one gate per post (`post_gates.post_uri`).
+
+`embedding_rules` keeps the record's `detachedEmbeddingUris` and `embeddingRules` as lexicon JSON,
+only those present. Deletes go by the gate record's own URI (`post_gates.uri`; the worker we replace
+aimed them at a column that does not exist). The gate must name the post of its own record key, as
+thread gates do, and `posts.has_post_gate` follows it whichever arrives first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.indexing.collection import Collection, RecordRef, Row
+from app.indexing.collections.threadgate import gated_post, refresh_posts, union_members
+from app.records import validate
+from models import PostGate
+
+
+def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
+    post_uri = gated_post(ref, record)
+    rules: dict[str, Any] = {}
+    detached = validate.string_list(record, "detachedEmbeddingUris", max_items=50, item_format="at-uri")
+    if detached is not None:
+        rules["detachedEmbeddingUris"] = detached
+    embedding_rules = union_members(record, "embeddingRules", max_items=5)
+    if embedding_rules is not None:
+        rules["embeddingRules"] = validate.clean_json([rule for _, rule in embedding_rules])
+    return {
+        "post_uri": post_uri,
+        "uri": ref.uri,
+        "owner_did": ref.did,
+        "embedding_rules": rules,
+        "created_at": validate.datetime_(record, "createdAt"),
+    }
+
+
+COLLECTION = Collection(
+    nsid="app.bsky.feed.postgate",
+    table=PostGate.__table__,
+    parse=parse,
+    author_column="owner_did",
+    after_insert=refresh_posts,
+    after_delete=refresh_posts,
+)
