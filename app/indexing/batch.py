@@ -87,9 +87,10 @@ class BatchWriter:
         return [dict(row) for row in result.mappings()]
 
     async def insert_ignoring_conflicts(
-        self, table: Table, rows: list[Row], returning: bool = True
+        self, table: Table, rows: list[Row], returning: tuple[str, ...] = ()
     ) -> list[Row]:
-        """INSERT … ON CONFLICT DO NOTHING; the rows PostgreSQL really inserted come back."""
+        """INSERT … ON CONFLICT DO NOTHING; the `returning` columns of the rows PostgreSQL really
+        inserted come back (only those: the caller has the rest, and every column sent back costs)."""
         if not rows:
             return []
         names = insertable_names(table, rows[0])
@@ -98,7 +99,7 @@ class BatchWriter:
         if not returning:
             await self.conn.execute(statement, params)
             return []
-        return await self.rows(statement.returning(*table.c), params)
+        return await self.rows(statement.returning(*(table.c[name] for name in returning)), params)
 
     async def delete_by(self, table: Table, column: str, keys: list[str]) -> list[Row]:
         if not keys:
@@ -110,7 +111,7 @@ class BatchWriter:
 
     async def ensure_users(self, dids: Iterable[str]) -> None:
         rows = [{"did": did} for did in sorted(set(dids))]
-        await self.insert_ignoring_conflicts(User.__table__, rows, returning=False)
+        await self.insert_ignoring_conflicts(User.__table__, rows)
 
     async def drop_dead_accounts(self, ops: list[PlannedOp]) -> list[PlannedOp]:
         """Ops of an account deleted at a later version are stale, whatever their record."""
@@ -189,7 +190,7 @@ class BatchWriter:
         if collection.insert_rows is not None:
             inserted = await collection.insert_rows(self, rows)
         else:
-            inserted = await self.insert_ignoring_conflicts(collection.table, rows)
+            inserted = await self.insert_ignoring_conflicts(collection.table, rows, returning=("uri",))
         self.stats.inserted += len(inserted)
         parsed = {row["uri"]: row for row in rows}
         live = [parsed[row["uri"]] | row for row in inserted]
@@ -301,8 +302,10 @@ class BatchWriter:
                 }
 
     async def flush(self) -> None:
-        await self.insert_ignoring_conflicts(FeedItem.__table__, _sorted(self.feed_items), returning=False)
-        inserted = await self.insert_ignoring_conflicts(Notification.__table__, _sorted(self.notifications))
+        await self.insert_ignoring_conflicts(FeedItem.__table__, _sorted(self.feed_items))
+        inserted = await self.insert_ignoring_conflicts(
+            Notification.__table__, _sorted(self.notifications), returning=("uri",)
+        )
         self.stats.notifications += len(inserted)
         await self.apply_counters()
 
