@@ -351,11 +351,15 @@ class BatchWriter:
         await self.conn.execute(statement, arrays(key=keys, delta=[deltas[key] for key in keys]))
 
 
-async def apply_commit_plan(conn: AsyncConnection, plan: CommitPlan, now: datetime) -> BatchStats:
-    """Everything a planned batch of commits does to the database, in the caller's transaction."""
+async def apply_commit_plan(
+    conn: AsyncConnection, plan: CommitPlan, now: datetime, new_dids: Iterable[str] | None = None
+) -> BatchStats:
+    """Everything a planned batch of commits does to the database, in the caller's transaction.
+
+    `new_dids`: the DIDs that may still lack a `users` row (default: every DID the batch names)."""
     writer = BatchWriter(conn, now)
     await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": PURGE_LOCK})
-    await writer.ensure_users(plan.dids)
+    await writer.ensure_users(plan.dids if new_dids is None else new_dids)
     ops = await writer.drop_dead_accounts(plan.ops)
     winners = await writer.gate(ops)
     writer.stats.applied = len(winners)

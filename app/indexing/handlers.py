@@ -7,7 +7,7 @@ which retries the whole batch; nothing here acknowledges anything.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,12 +24,35 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class KnownDids:
+    """DIDs whose `users` row exists, so most batches skip re-inserting them.
+
+    Rows of `users` are never deleted by the indexer, so a DID stays known; the set is emptied when
+    it reaches `capacity`, which bounds memory without the cost of an LRU on every lookup."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._dids: set[str] = set()
+
+    def unknown(self, dids: Iterable[str]) -> list[str]:
+        return [did for did in dids if did not in self._dids]
+
+    def remember(self, dids: Iterable[str]) -> None:
+        if len(self._dids) >= self.capacity:
+            self._dids.clear()
+        self._dids.update(dids)
+
+    def forget(self) -> None:
+        self._dids.clear()
+
+
 class IndexingHandlers:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.registry = registry()
         self.totals = BatchStats()
+        self.known_dids = KnownDids()
 
     async def start(self) -> None:
         if self.engine is None:
@@ -47,8 +70,10 @@ class IndexingHandlers:
     async def commits(self, events: list[CommitEvent]) -> Sequence[DeadLetter]:
         plan = plan_commits(events, self.registry.lookup)
         if plan.ops:
+            new_dids = self.known_dids.unknown(plan.dids)
             async with self._engine().begin() as conn:
-                stats = await apply_commit_plan(conn, plan, utc_now())
+                stats = await apply_commit_plan(conn, plan, utc_now(), new_dids)
+            self.known_dids.remember(new_dids)
             self._add(stats)
         self.totals.stale += plan.superseded
         return plan.dead_letters

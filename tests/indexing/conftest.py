@@ -22,6 +22,12 @@ async def truncate_all(engine: AsyncEngine) -> None:
             await conn.execute(text(f"DELETE FROM {table.name}"))
 
 
+async def empty_database(handlers: IndexingHandlers, engine: AsyncEngine) -> None:
+    """Start over within one test: empty tables, and the handlers forget which accounts exist."""
+    await truncate_all(engine)
+    handlers.known_dids.forget()
+
+
 @pytest.fixture
 async def handlers(engine: AsyncEngine) -> AsyncIterator[IndexingHandlers]:
     await truncate_all(engine)

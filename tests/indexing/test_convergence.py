@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.events import AccountEvent, CommitEvent
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.recount import counter_drift
-from tests.indexing.conftest import truncate_all
+from tests.indexing.conftest import empty_database
 from tests.indexing.test_collections import rows
 from tests.support.events import (
     DID_A,
@@ -244,11 +244,11 @@ async def test_any_order_and_repetition_converge(
     events = to_events(history)
     rng = random.Random(seed)
 
-    await truncate_all(engine)
+    await empty_database(handlers, engine)
     await apply(handlers, events, batch_size=5)
     await assert_matches_model(engine, history)
 
-    await truncate_all(engine)
+    await empty_database(handlers, engine)
     shuffled = events + rng.sample(events, k=len(events) // 2)
     rng.shuffle(shuffled)
     await apply(handlers, shuffled, batch_size=rng.randint(1, 8))
@@ -262,7 +262,7 @@ async def test_overlapping_batches_converge(
     """Two halves of a shuffled log applied at the same time, on two connections, then everything again."""
     events = to_events(history)
     rng = random.Random(seed)
-    await truncate_all(engine)
+    await empty_database(handlers, engine)
     shuffled = rng.sample(events, k=len(events))
     half = len(shuffled) // 2
     await asyncio.gather(apply(handlers, shuffled[:half], 50), apply(handlers, shuffled[half:], 50))
@@ -290,7 +290,7 @@ async def test_rich_history_in_every_order(handlers: IndexingHandlers, engine: A
     """A hand-written history whose outcome is not empty, applied forwards, backwards and twice."""
     events = to_events(RICH_HISTORY)
     for ordering in (events, events[::-1], events + events[::-1]):
-        await truncate_all(engine)
+        await empty_database(handlers, engine)
         await apply(handlers, ordering, batch_size=3)
         await assert_matches_model(engine, RICH_HISTORY)
         expected = model(RICH_HISTORY)
