@@ -1,1 +1,22 @@
-"""appview-indexer: the Faust application (`faust -A app worker`)."""
+"""appview-indexer: the Faust application (`faust -A app worker`).
+
+`app.app` is built on first access, not at import: importing any module of the package (tests, the
+migrations, the benchmark) must not read the environment or load the indexing handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from app.application import build_app
+    from app.indexing.handlers import IndexingHandlers
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    production = build_app(settings, IndexingHandlers(settings))
+    globals()["app"] = production
+    return production

@@ -1,0 +1,60 @@
+"""The app factory: one Faust app on Redis Streams, three typed agents, the handlers around them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from mode import ServiceT
+
+from app.agents import register_agents
+from app.broker.handlers import BatchHandlers, BatchRunner, HandlersService
+from app.broker.topics import declare_topics
+from app.broker.transport import faust_datadir
+from app.settings import Settings, mask_redis_url
+
+# How often Faust commits offsets, that is how soon a completed batch is XACKed. Readers do not
+# wait for it (a pipeline reads again once its batches completed), so this only bounds how much a
+# crash makes the next start redo.
+ACK_INTERVAL_S = 0.2
+
+
+class IndexerApp(faust.App):
+    """A Faust app carrying the indexer settings, which the redis:// transport reads, and running
+    the handlers' start/stop around everything else (first service started, last stopped)."""
+
+    def __init__(self, settings: Settings, handlers: BatchHandlers, **options: Any) -> None:
+        self.indexer_settings = settings
+        self.handlers_service = HandlersService(handlers)
+        super().__init__(**options)
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        return [self.handlers_service, *super().on_init_dependencies()]
+
+
+def build_app(settings: Settings, handlers: BatchHandlers) -> faust.App:
+    app = IndexerApp(
+        settings,
+        handlers,
+        id="appview-indexer",
+        # Faust prints the broker URL in its banner: it only selects the transport (by scheme) and
+        # is shown masked; the transport connects with settings.redis_url.
+        broker=mask_redis_url(settings.redis_url),
+        autodiscover=False,
+        store="memory://",
+        datadir=str(faust_datadir(settings)),
+        # No Kafka topics: no leader election topic, nothing to declare, no tables to recover.
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        stream_recovery_delay=0.0,
+        stream_wait_empty=True,
+        broker_commit_interval=ACK_INTERVAL_S,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+    )
+    runner = BatchRunner(app, handlers)
+    register_agents(app, declare_topics(app), runner, concurrency=settings.parallel_consumers)
+    return app
