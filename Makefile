@@ -49,3 +49,11 @@ lint: install ## ruff check + ruff format --check (both run; either failing fail
 	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || rc=1; \
 	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || rc=1; \
 	exit $$rc
+
+# The end-to-end benchmark (bench/run.py, README "Benchmark"), e.g. make bench BENCH_ARGS="--events 200000".
+# It drops and recreates its own database (appview_bench) and uses only Redis keys under `bench:`.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: install ## benchmark: seeded workload, real worker, figures (BENCH_ARGS="--events N --workers 2 ...")
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
