@@ -53,13 +53,15 @@ class Keys:
 
 @dataclass
 class Worker:
-    """`faust -A tests.broker.probe_app worker` as a child process, its log in a file."""
+    """`faust -A <app_module> worker` as a child process, its log in a file (the probe app by default,
+    the production `app` for the indexing tests)."""
 
     keys: Keys
     redis_url: str
     consumer_id: str
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    app_module: str = "tests.broker.probe_app"
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
@@ -79,7 +81,7 @@ class Worker:
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(FAUST), "-A", "tests.broker.probe_app", "worker", "-l", "info"],
+                [str(FAUST), "-A", self.app_module, "worker", "-l", "info"],
                 cwd=REPO_ROOT,
                 env=environment,
                 stdout=log,
