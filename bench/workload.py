@@ -253,7 +253,8 @@ class Workload:
                 yield self._remember(self._account())
                 continue
             self.counts["commit"] += 1
-            yield self._remember(self._commit())
+            fields, clean = self._commit()
+            yield self._remember(fields) if clean else fields
 
     def expected(self) -> dict[str, Any]:
         """The totals the tables must hold, with what the workload contained (JSON-ready)."""
@@ -269,7 +270,8 @@ class Workload:
         }
 
     def _remember(self, fields: Fields) -> Fields:
-        """Only valid entries are repeated: a duplicate must change nothing, not add a dead letter."""
+        """Only valid entries are repeated (no malformed entry, no commit holding a malformed op): a
+        duplicate must change nothing, and a repeated bad op would be one more dead letter."""
         self._recent.append(fields)
         return fields
 
@@ -874,18 +876,21 @@ class Workload:
 
     # -- events ------------------------------------------------------------------------------------------
 
-    def _commit(self) -> Fields:
+    def _commit(self) -> tuple[Fields, bool]:
+        """A commit entry, and whether every op of it is valid."""
         rng = self.rng
         author = self._author()
         size = 1 if rng.random() >= P_MULTI_OP else rng.randint(2, 6)
         if rng.random() < 0.0005:
             size = 0  # `"ops": []` is valid and does nothing
         ops: list[Op] = []
+        clean = True
         for _ in range(size):
             if rng.random() < P_MALFORMED_OP:
                 self.counts["malformed_op"] += 1
                 self.model.dead_letter()
                 ops.append(self._malformed_op(author))
+                clean = False
                 continue
             kind = rng.choices(self._op_kinds, cum_weights=self._op_cum)[0]
             made = self._builders[kind](author)
@@ -893,7 +898,7 @@ class Workload:
                 name = op.action if op.action == "delete" else op.path.split("/", 1)[0]
                 self.op_counts[name] = self.op_counts.get(name, 0) + 1
             ops.extend(made)
-        return self._entry("commit", self._commit_data(author, ops))
+        return self._entry("commit", self._commit_data(author, ops)), clean
 
     def _commit_data(self, repo: str, ops: list[Op]) -> str | bytes:
         if self.sdk is None:

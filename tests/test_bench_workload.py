@@ -73,6 +73,26 @@ def test_entries_follow_the_stream_contract(lexicon_workload: tuple[Workload, li
     assert sum(kinds.values()) - kinds["malformed_op"] == 12_000
 
 
+def test_duplicates_repeat_only_valid_entries() -> None:
+    """A duplicate must change nothing: no malformed entry, and no commit holding a bad op, is repeated
+    (each delivery of a bad op is one more dead letter, which the expected totals do not count)."""
+    workload = Workload(30_000, "lexicon", seed=1)
+    entries = list(workload.entries())  # kept alive: a duplicate is the very same object again
+    seen: set[int] = set()
+    repeated = []
+    for fields in entries:
+        if id(fields) in seen:
+            repeated.append(fields)
+        seen.add(id(fields))
+    assert len(repeated) == workload.counts["duplicate"] > 0
+    for fields in repeated:
+        data = _data(fields)
+        assert fields["seq"].isdigit() and isinstance(data, dict)
+        if fields["type"] == "commit":
+            assert is_did(data["repo"]) and all(_valid_op(op) for op in data["ops"])
+            assert all(len(str(op.get("record", {}).get("text", ""))) <= 300 for op in data["ops"])
+
+
 def _valid_op(op: Any) -> bool:
     if not isinstance(op, dict) or op.get("action") not in ("create", "update", "delete"):
         return False
