@@ -14,9 +14,12 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from app.application import build_app
     from app.indexing.handlers import IndexingHandlers
+    from app.maintenance import schedule_tombstone_expiry
     from app.settings import Settings
 
     settings = Settings.from_env()
-    production = build_app(settings, IndexingHandlers(settings))
+    handlers = IndexingHandlers(settings)
+    production = build_app(settings, handlers)
+    schedule_tombstone_expiry(production, handlers, settings.tombstone_sweep_interval_s)
     globals()["app"] = production
     return production
