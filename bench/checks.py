@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from bench.model import Model
+
 TABLE_QUERIES: dict[str, str] = {
     "posts": "SELECT count(*) FROM posts",
     "likes": "SELECT count(*) FROM likes",
@@ -45,6 +47,15 @@ OWN_TABLE: dict[str, str] = {
     "app.bsky.labeler.service": "labeler_services",
 }
 PROFILE = "app.bsky.actor.profile"
+
+
+# Tables unique per (author, subject): (collection, table, author column, subject column).
+PAIR_TABLES = (
+    ("app.bsky.feed.like", "likes", "user_did", "post_uri"),
+    ("app.bsky.feed.repost", "reposts", "user_did", "post_uri"),
+    ("app.bsky.graph.follow", "follows", "follower_did", "following_did"),
+    ("app.bsky.graph.block", "blocks", "blocker_did", "blocked_did"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +99,24 @@ async def table_checks(conn: asyncpg.Connection, expected: dict[str, Any]) -> li
             actual += await _count(conn, f"SELECT count(*) FROM {OWN_TABLE[collection]}")
         checks.append(Check(f"records {collection}", want, actual))
     return checks
+
+
+async def pair_differences(conn: asyncpg.Connection, model: Model, limit: int = 5) -> list[str]:
+    """When a pair table is off: which relationships are missing or extra, and whether a missing one
+    is stranded in `aside_records` (a second record that was never promoted)."""
+    lines = []
+    for collection, table, author, subject in PAIR_TABLES:
+        rows = await conn.fetch(f"SELECT {author} AS a, {subject} AS s FROM {table}")
+        actual = {(row["a"], row["s"]) for row in rows}
+        expected = model.live_pairs(collection)
+        for label, pairs in (("missing", expected - actual), ("extra", actual - expected)):
+            for pair_author, pair_subject in sorted(pairs)[:limit]:
+                aside = await conn.fetchval(
+                    "SELECT count(*) FROM aside_records"
+                    " WHERE collection = $1 AND author_did = $2 AND subject = $3",
+                    collection,
+                    pair_author,
+                    pair_subject,
+                )
+                lines.append(f"{table} {label}: {pair_author} -> {pair_subject} ({aside} aside)")
+    return lines

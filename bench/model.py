@@ -76,6 +76,10 @@ class Model:
     def pair_is_live(self, collection: str, author: str, subject: str) -> bool:
         return (collection, author, subject) in self._pairs
 
+    def live_pairs(self, collection: str) -> set[tuple[str, str]]:
+        """(author, subject) of every pair of `collection` with a live record: the rows its table holds."""
+        return {(author, subject) for name, author, subject in self._pairs if name == collection}
+
     def purge(self, author: str) -> int:
         """An account was deleted: every live record it wrote goes. Returns how many."""
         purged = 0

@@ -49,7 +49,7 @@ import redis
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
-from bench.checks import Check, table_checks
+from bench.checks import PAIR_TABLES, Check, pair_differences, table_checks
 from bench.workload import Fields, PushReport, Workload, push, write_expected
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -443,6 +443,9 @@ async def measure(options: Options, run_dir: Path) -> dict[str, Any]:
     bench_db = await asyncpg.connect(options.database_url)
     try:
         checks = await table_checks(bench_db, expected)
+        pair_tables = {f"rows {table}" for _, table, _, _ in PAIR_TABLES}
+        off = any(check.name in pair_tables and not check.ok for check in checks)
+        differences = await pair_differences(bench_db, workload.model) if off else []
     finally:
         await bench_db.close()
     checks += [
@@ -483,6 +486,7 @@ async def measure(options: Options, run_dir: Path) -> dict[str, Any]:
     return {
         "figures": figures,
         "checks": [asdict(check) | {"ok": check.ok} for check in checks],
+        "pair_differences": differences,
         "ok": all(check.ok for check in checks),
         "samples": {"rss_mb": samples.rss_mb, "lag": samples.lag_s},
     }
@@ -568,6 +572,7 @@ def render(run: dict[str, Any]) -> str:
         ("  MISMATCH", f"{check['name']}: expected {check['expected']:,}, got {check['actual']:,}")
         for check in failed
     ]
+    rows += [("  pair", line) for line in run["result"]["pair_differences"]]
     rows.append(("stage shares", "not exposed by the worker"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
