@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, update
+from sqlalchemy import exists, func, text, update
 
 from app.indexing.collection import Collection, Counter, FeedItemOf, Notify, RecordRef, Row, did_of
 from app.indexing.sql import array_param
@@ -16,6 +16,11 @@ from models import Post, PostGate, Quote, ThreadGate
 if TYPE_CHECKING:
     from app.indexing.batch import BatchWriter
 
+# Advisory transaction locks of the gate flags: (this class, hash of the post URI), taken in URI order.
+GATE_FLAGS_LOCK_CLASS = 0x67617465  # "gate"
+GATE_FLAGS_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(:lock_class, hashtext(uri)) FROM unnest(CAST(:uris AS text[])) AS uri"
+)
 QUOTE_EMBEDS = {"app.bsky.embed.record", "app.bsky.embed.recordWithMedia"}
 MENTION = "app.bsky.richtext.facet#mention"
 TAG = "app.bsky.richtext.facet#tag"
@@ -144,9 +149,15 @@ async def after_delete(writer: BatchWriter, rows: list[Row]) -> None:
 
 
 async def refresh_gate_flags(writer: BatchWriter, post_uris: list[str]) -> None:
-    """`has_thread_gate` / `has_post_gate` are true exactly while the gate exists, whichever came first."""
+    """`has_thread_gate` / `has_post_gate` are true exactly while the gate exists, whichever came first.
+
+    Two batches committing side by side (a post in one, its gate in the other) would each miss the
+    other's uncommitted row. So each first takes a transaction lock per post URI: the later one waits
+    for the earlier to commit, and its update, reading what is committed by then, sees both."""
     if not post_uris:
         return
+    uris = sorted(set(post_uris))
+    await writer.conn.execute(GATE_FLAGS_LOCKS, {"lock_class": GATE_FLAGS_LOCK_CLASS, "uris": uris})
     posts = Post.__table__
     thread_gate = exists().where(ThreadGate.__table__.c.post_uri == posts.c.uri)
     post_gate = exists().where(PostGate.__table__.c.post_uri == posts.c.uri)
@@ -159,7 +170,7 @@ async def refresh_gate_flags(writer: BatchWriter, post_uris: list[str]) -> None:
         )
         .values(has_thread_gate=thread_gate.correlate(posts), has_post_gate=post_gate.correlate(posts))
     )
-    await writer.conn.execute(statement, {"uris": sorted(post_uris)})
+    await writer.conn.execute(statement, {"uris": uris})
 
 
 COLLECTION = Collection(
