@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, update
+from sqlalchemy import Table, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.indexing.collection import Collection, Hook, RecordRef, Row
-from app.indexing.sql import array_param
+from app.indexing.sql import arrays, unnest_select
 from app.records import validate
 from models import FeedGenerator, PostAggregation
 
@@ -38,17 +39,28 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
 def likes_counted_before(table: Table) -> Hook:
     """An `after_insert` hook: new rows take `like_count` from the likes `post_aggregations` already
     counts for their URI. Likes of this very batch are not there yet: they reach both counters when
-    the batch's counter deltas are applied, after every insert."""
+    the batch's counter deltas are applied, after every insert.
+
+    The `post_aggregations` row is where this meets a like committed side by side (another pipeline):
+    it is upserted here, as a like's counters upsert it, so whichever comes second waits for the
+    first to commit. Coming second, this reads the like's count; coming first, the like's update of
+    `like_count` then finds the new row. A plain read would miss an uncommitted like, and the like's
+    update would miss the uncommitted row: one like lost for good."""
 
     async def initialise(writer: BatchWriter, rows: list[Row]) -> None:
         aggregates = PostAggregation.__table__
-        statement = (
-            update(table)
-            .where(table.c.uri == func.any(array_param("uris")))
-            .where(aggregates.c.post_uri == table.c.uri)
-            .values(like_count=aggregates.c.like_count)
+        upsert = pg_insert(aggregates).from_select(["post_uri"], unnest_select(aggregates, ("post_uri",)))
+        counted = (
+            upsert.on_conflict_do_update(
+                index_elements=["post_uri"], set_={"post_uri": upsert.excluded.post_uri}
+            )
+            .returning(aggregates.c.post_uri, aggregates.c.like_count)
+            .cte("counted")
         )
-        await writer.conn.execute(statement, {"uris": sorted(row["uri"] for row in rows)})
+        statement = (
+            update(table).where(table.c.uri == counted.c.post_uri).values(like_count=counted.c.like_count)
+        )
+        await writer.conn.execute(statement, arrays(post_uri=sorted(row["uri"] for row in rows)))
 
     return initialise
 
