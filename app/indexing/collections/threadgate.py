@@ -47,7 +47,7 @@ def union_members(
     members = validate.obj_list(record, key, max_items=max_items)
     if members is None:
         return None
-    typed = []
+    typed: list[tuple[str, dict[str, Any]]] = []
     for index, member in enumerate(members):
         member_type = member.get("$type")
         if not isinstance(member_type, str):
