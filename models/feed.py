@@ -176,6 +176,8 @@ class ThreadGate(Base):
     allow_mentions: Mapped[bool | None]
     allow_following: Mapped[bool | None]
     allow_list_members: Mapped[bool | None]
+    # Ours: `#followerRule` (the post author's followers may reply); null when `allow` is absent.
+    allow_followers: Mapped[bool | None]
     allow_list_uris: Mapped[list[Any] | None]
     created_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None] = indexed_at_column()

@@ -519,7 +519,13 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
     )
 
     def gate(
-        rkey: str, mentions: Any, following: Any, members: Any, lists: Any, cid: str = CID_1
+        rkey: str,
+        mentions: Any,
+        following: Any,
+        members: Any,
+        lists: Any,
+        cid: str = CID_1,
+        followers: Any = "same as following",
     ) -> dict[str, Any]:
         return {
             "post_uri": uri(DID_A, POST, rkey),
@@ -528,6 +534,7 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
             "allow_mentions": mentions,
             "allow_following": following,
             "allow_list_members": members,
+            "allow_followers": following if followers == "same as following" else followers,
             "allow_list_uris": lists,
             "created_at": CREATED_AT,
         }
@@ -536,11 +543,11 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
     assert await table(engine, "thread_gates", "post_uri") == [
         gate(rkeys[0], None, None, None, None),
         gate(rkeys[1], False, False, False, []),
-        gate(rkeys[2], True, True, True, lists),
+        gate(rkeys[2], True, True, True, lists, followers=False),
     ]
     assert [await gate_flags(engine, post) for post in posts] == [(True, False)] * 3
 
-    # Followers only: no column holds that rule, the others are false.
+    # Followers only: our own column `allow_followers` holds that rule, the others are false.
     followers = thread_gate_record(posts[2], [rule("followerRule")])
     await apply(handlers, DID_A, 3, op("update", THREADGATE, rkeys[2], as_dialect(dialect, followers), CID_2))
     await apply(
@@ -552,7 +559,7 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
     await apply(handlers, DID_A, 5, op("delete", THREADGATE, rkeys[0]))
     assert await table(engine, "thread_gates", "post_uri") == [
         gate(rkeys[1], None, None, None, None),
-        gate(rkeys[2], False, False, False, [], CID_2),
+        gate(rkeys[2], False, False, False, [], CID_2, followers=True),
     ]
     assert [await gate_flags(engine, post) for post in posts] == [
         (False, False),

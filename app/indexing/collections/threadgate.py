@@ -3,8 +3,8 @@
 `allow` absent means anyone may reply: the three allow flags and the list URIs stay null. An empty
 `allow` means nobody may: every flag false, no list. Otherwise a flag is true when a rule of its kind is
 present, and `allow_list_uris` holds the lists of the `#listRule`s. (The worker we replace read an
-absent `allow` as nobody.) `thread_gates` has no column for `#followerRule` (replies from the post
-author's followers): that rule is accepted but not stored. Rules of kinds unknown to us are ignored, as
+absent `allow` as nobody.) `#followerRule` (replies from the post author's followers) goes to our own
+column `allow_followers`, which the original schema lacks. Rules of kinds unknown to us are ignored, as
 the union is open.
 
 The lexicon gives a gate the record key of its post, in the same repository, and the table is keyed
@@ -29,6 +29,7 @@ POST = "app.bsky.feed.post"
 MENTION_RULE = "app.bsky.feed.threadgate#mentionRule"
 FOLLOWING_RULE = "app.bsky.feed.threadgate#followingRule"
 LIST_RULE = "app.bsky.feed.threadgate#listRule"
+FOLLOWER_RULE = "app.bsky.feed.threadgate#followerRule"
 
 
 def gated_post(ref: RecordRef, record: dict[str, Any]) -> str:
@@ -67,6 +68,7 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
         "allow_mentions": None,
         "allow_following": None,
         "allow_list_members": None,
+        "allow_followers": None,
         "allow_list_uris": None,
         "created_at": validate.datetime_(record, "createdAt"),
     }
@@ -75,6 +77,7 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
         row["allow_mentions"] = MENTION_RULE in kinds
         row["allow_following"] = FOLLOWING_RULE in kinds
         row["allow_list_members"] = LIST_RULE in kinds
+        row["allow_followers"] = FOLLOWER_RULE in kinds
         row["allow_list_uris"] = [
             validate.record_uri(rule, "list", path=f"allow[{index}]")
             for index, (kind, rule) in enumerate(rules)
