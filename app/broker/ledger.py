@@ -34,6 +34,10 @@ class Delivery:
     entry_ids: list[bytes]
     pipeline: int
     offset: int | None = None
+    #: Waiting in the transport's ready queue for Faust to fetch it.
+    queued: bool = False
+    #: The conductor put it on its agent's queue (reset when it is offered again).
+    handed: bool = False
     #: Set by the agent's runner once the handler finished and its dead letters are written.
     #: Faust's own acknowledgement is not enough: its stream iterator also acknowledges events it
     #: skipped (flow control stopped) and events whose agent was cancelled or crashed.

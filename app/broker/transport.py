@@ -114,12 +114,12 @@ class RedisConsumer(Consumer):
         self._ready: deque[Delivery] = deque()
         self._ready_event = asyncio.Event()
         self._fetched: list[Delivery] = []
-        self._handed: set[int] = set()  # id(batch) of deliveries the conductor put on a queue
         self._outstanding: dict[int, Delivery] = {}  # id(batch) → delivery, until released
         self._read_of: dict[int, int] = {}  # id(batch) → the read that produced it
         self._slots = asyncio.Condition()
         self._to_ack: list[bytes] = []
         self._ack_event = asyncio.Event()
+        self._completed = asyncio.Event()
         self._claim_cursor: bytes | None = None
         self._pipelines = [
             _Pipeline(index, f"{self.settings.consumer_id}-{index}")
@@ -221,6 +221,7 @@ class RedisConsumer(Consumer):
             self.add_future(self._keep_alive())
             self.add_future(self._claim_timer())
             self.add_future(self._acker())
+            self.add_future(self._committer())
 
     def assignment(self) -> set[TP]:
         return set(self._assigned)
@@ -305,7 +306,6 @@ class RedisConsumer(Consumer):
         if delivery.completed:
             self._to_ack.extend(delivery.entry_ids)
         self._outstanding.pop(key, None)
-        self._handed.discard(key)
         read = self._read_of.pop(key, None)
         pipeline = self._pipelines[delivery.pipeline]
         if read is not None:
@@ -357,6 +357,7 @@ class RedisConsumer(Consumer):
         while self._ready:
             delivery = self._ready.popleft()
             if active_partitions is None or delivery.tp in active_partitions:
+                delivery.queued = False
                 records.setdefault(delivery.tp, []).append(delivery)
             else:
                 kept.append(delivery)
@@ -365,18 +366,26 @@ class RedisConsumer(Consumer):
         return records
 
     def _recover_dropped(self) -> None:
+        """Offer again what the previous fetch returned but never reached an agent's queue."""
         for delivery in reversed(self._fetched):
-            if delivery.offset is None:
-                self._ready.appendleft(delivery)
-            elif id(delivery.batch) not in self._handed:
+            if delivery.queued or delivery.handed:
+                continue
+            if delivery.offset is not None:
                 self._ledger.abandon(delivery)
-                self._ready.appendleft(delivery)
+            self._queue(delivery, front=True)
         self._fetched = []
 
     def _offer_again(self, delivery: Delivery) -> None:
-        self._handed.discard(id(delivery.batch))
+        delivery.handed = False
         delivery.offset = None
-        self._ready.appendleft(delivery)
+        self._queue(delivery, front=True)
+
+    def _queue(self, delivery: Delivery, front: bool = False) -> None:
+        delivery.queued = True
+        if front:
+            self._ready.appendleft(delivery)
+        else:
+            self._ready.append(delivery)
         self._ready_event.set()
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
@@ -408,7 +417,9 @@ class RedisConsumer(Consumer):
     async def _hand_over(self, message: Message) -> None:
         """The conductor's callback, noting which deliveries actually reached an agent's queue."""
         await self._conductor_callback(message)
-        self._handed.add(id(message.value))
+        delivery = self._outstanding.get(id(message.value))
+        if delivery is not None:
+            delivery.handed = True
 
     # -- what the agents call --------------------------------------------------------------------
 
@@ -427,8 +438,23 @@ class RedisConsumer(Consumer):
             return
         delivery.completed = True
         self._pipelines[delivery.pipeline].in_flight -= 1
+        self._completed.set()
         async with self._slots:
             self._slots.notify_all()
+
+    async def _committer(self) -> None:
+        """Commit as soon as a batch completed, instead of at Faust's next commit interval.
+
+        Pipelines may only run a few reads ahead of the commits (`_UNRELEASED_READS_PER_PIPELINE`),
+        so waiting for the timer would cap the throughput. The agent's stream acknowledges the batch
+        when it asks for the next one, synchronously after `settle` returns: by the time this task
+        runs, the acknowledgement is there to be committed.
+        """
+        while not self.should_stop:
+            await self._completed.wait()
+            self._completed.clear()
+            await asyncio.sleep(0)
+            await self.commit()
 
     # -- pipelines -------------------------------------------------------------------------------
 
@@ -536,7 +562,7 @@ class RedisConsumer(Consumer):
             )
             self.counters.dead_letters += len(letters)
             if letters:
-                logger.warning(
+                logger.debug(
                     "%s: %d entries dead-lettered before reaching an agent", pipeline.consumer, len(letters)
                 )
         if not by_kind:
@@ -550,8 +576,7 @@ class RedisConsumer(Consumer):
             self._outstanding[id(batch)] = delivery
             self._read_of[id(batch)] = read
             pipeline.in_flight += 1
-            self._ready.append(delivery)
-        self._ready_event.set()
+            self._queue(delivery)
 
     async def _claim_timer(self) -> None:
         """Start a reclaim scan every `CLAIM_INTERVAL_S`; a free pipeline carries it out."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from app.broker.envelope import Accepted, Rejected, Unknown, decode_entry
-from app.events import AccountEvent, CommitEvent, IdentityEvent, version_of
+from app.broker.envelope import Accepted, Rejected, Unknown, build, decode_entry
+from app.events import AccountEvent, CommitEvent, IdentityEvent, Op, version_of
 
 ENTRY_ID = "1700000000000-7"
 
@@ -184,3 +184,22 @@ def test_envelope_violations_are_rejected_with_a_reason(raw: dict[bytes, bytes],
 
 def test_a_commit_without_ops_is_valid() -> None:
     assert accepted(fields("commit", {"repo": "did:plc:a", "ops": []})).event.ops == []
+
+
+def test_records_built_without_init_equal_those_init_builds() -> None:
+    """`envelope.build` skips faust.Record's generated `__init__`; the records must be the same."""
+    op = {"action": "create", "collection": "c", "rkey": "r", "cid": "x", "record": {"a": 1}}
+    common = {"entry_id": "1-1", "version": 1, "seq": "", "data": "{}", "deliveries": 2}
+    cases: list[tuple[type, dict[str, object]]] = [
+        (Op, op),
+        (Op, {**op, "action": "delete", "cid": None, "record": None}),
+        (CommitEvent, {**common, "repo": "r", "ops": [Op(**op)], "rev": None, "time": "t"}),
+        (IdentityEvent, {**common, "did": "d", "handle": None}),
+        (AccountEvent, {**common, "did": "d", "active": False, "status": "deleted"}),
+    ]
+    for cls, values in cases:
+        fast, slow = build(cls, dict(values)), cls(**values)
+        assert fast.__dict__ == slow.__dict__, cls
+        assert fast == slow
+        assert fast.asdict() == slow.asdict()
+        assert set(values) == set(cls._options.fields), f"{cls.__name__} gained a field: build() needs it"

@@ -153,7 +153,8 @@ async def test_getmany_converts_records_lazily_and_only_for_active_partitions(
     for a paused partition; what it skipped is offered again by the next `_getmany`."""
     commit_a, commit_b = delivery(consumer, COMMITS, b"1-1"), delivery(consumer, COMMITS, b"1-2")
     paused = delivery(consumer, IDENTITIES, b"1-3")
-    consumer._ready.extend([commit_a, commit_b, paused])
+    for made in (commit_a, commit_b, paused):
+        consumer._queue(made)
     consumer._set_active_tps({COMMITS})
     messages = consumer.getmany(timeout=0.1)
     tp, first = await messages.__anext__()
@@ -206,3 +207,27 @@ async def test_getmany_converts_records_lazily_and_only_for_active_partitions(
 def test_pinned_source(function: object, snippet: str, why: str) -> None:
     source = inspect.getsource(function)  # type: ignore[arg-type]
     assert snippet in source, f"faust-streaming changed {function!r}: {why}"
+
+
+async def test_a_delivery_that_reached_its_agent_is_never_offered_again(consumer: RedisConsumer) -> None:
+    """Once handed over, completed, acknowledged and committed, a delivery is done: the next fetch
+    must not mistake it for one Faust dropped (it did, before `Delivery.handed` existed)."""
+    handed: list[object] = []
+
+    async def conductor(message: object) -> None:
+        handed.append(message)
+
+    consumer._conductor_callback = conductor
+    consumer._assigned = {COMMITS}
+    made = delivery(consumer, COMMITS, b"1-1")
+    consumer._pipelines[0].in_flight = 1
+    consumer._queue(made)
+    records = await consumer._getmany({COMMITS}, 0.1)
+    message = consumer._to_message(COMMITS, records[COMMITS][0])
+    await consumer._hand_over(message)
+    await consumer.settle(made.batch, [])
+    consumer._acked[COMMITS].append(message.offset)
+    assert await consumer.commit()
+    assert consumer._to_ack == [b"1-1"]
+    assert await consumer._getmany({COMMITS}, 0.05) == {}
+    assert handed == [message]
