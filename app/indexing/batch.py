@@ -14,6 +14,7 @@ Counters move by exactly the rows a statement returned as inserted or deleted, s
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +45,16 @@ _UTC_NOW = func.timezone("utc", func.now())
 # Commit batches hold this advisory lock shared and account purges hold it exclusively, so no commit
 # batch can slip an old record of a deleted account in between a purge and its tombstone.
 PURGE_LOCK = 0x61707076  # "appv"
+
+
+# Advisory locks taken in the order of the array (no sort node between unnest and the lock calls).
+_LOCK_KEYS = text("SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key")
+
+
+def pair_lock_key(collection: str, author: str, subject: str) -> int:
+    """A stable signed 64-bit key per (collection, author, subject) for `pg_advisory_xact_lock`."""
+    digest = hashlib.blake2b(f"{collection}\0{author}\0{subject}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def utc_now() -> datetime:
@@ -179,6 +190,8 @@ class BatchWriter:
             await self.delete_by(Notification.__table__, "record_uri", uris)
         if collection.pair is not None:
             await self.delete_by(AsideRecord.__table__, "uri", uris)
+            author, subject = collection.pair
+            await self.lock_pairs(collection, ((row[author], row[subject]) for row in deleted))
             await self.promote(collection, deleted)
         if collection.after_delete is not None and deleted:
             await collection.after_delete(self, deleted)
@@ -197,13 +210,47 @@ class BatchWriter:
         for row in live:
             self.count(collection, row, +1)
             self.add_effects(collection, row)
-        if collection.pair is not None and len(inserted) < len(rows):
-            done = {row["uri"] for row in inserted}
-            await self.put_aside(collection, [row for row in rows if row["uri"] not in done])
         if collection.after_insert is not None and live:
             await collection.after_insert(self, live)
+        if collection.pair is not None and len(inserted) < len(rows):
+            done = {row["uri"] for row in inserted}
+            await self.aside_or_retry(collection, [row for row in rows if row["uri"] not in done])
 
     # -- relationships kept aside -------------------------------------------------------------------
+    #
+    # A record goes aside because its pair's live record exists; a live record's delete promotes what
+    # waits aside. Done by two batches at once, the promoting one could miss a record the other is
+    # putting aside (not yet committed) and strand it. So both take the pair's advisory lock first:
+    # the one putting aside then re-checks that the live record still exists, and the one promoting
+    # looks only once the other has committed.
+
+    async def lock_pairs(self, collection: Collection, pairs: Iterable[tuple[str, str]]) -> None:
+        keys = sorted({pair_lock_key(collection.nsid, author, subject) for author, subject in pairs})
+        if keys:
+            await self.conn.execute(_LOCK_KEYS, {"keys": keys})
+
+    async def aside_or_retry(self, collection: Collection, rows: list[Row]) -> None:
+        """Rows whose pair already had a live record: aside while it still has one, else live."""
+        assert collection.pair is not None
+        author, subject = collection.pair
+        await self.lock_pairs(collection, ((row[author], row[subject]) for row in rows))
+        table = collection.table
+        wanted = unnest_select(table, (author, subject)).subquery("wanted")
+        statement = select(table.c[author], table.c[subject]).join(
+            wanted, (table.c[author] == wanted.c[author]) & (table.c[subject] == wanted.c[subject])
+        )
+        result = await self.conn.execute(
+            statement,
+            arrays(**{author: [row[author] for row in rows], subject: [row[subject] for row in rows]}),
+        )
+        live = set(result.all())
+        aside = [row for row in rows if (row[author], row[subject]) in live]
+        if aside:
+            await self.put_aside(collection, aside)
+        if len(aside) < len(rows):
+            await self.insert_records(
+                collection, [row for row in rows if (row[author], row[subject]) not in live]
+            )
 
     async def put_aside(self, collection: Collection, rows: list[Row]) -> None:
         assert collection.pair is not None

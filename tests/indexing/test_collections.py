@@ -313,8 +313,13 @@ async def test_profile_create_update_delete(
     user = await one(engine, "SELECT display_name, avatar_url FROM users WHERE did = :d", d=DID_A)
     assert user == {"display_name": "Al", "avatar_url": None}
     await handlers.commits([commit(DID_A, [op("delete", PROFILE, "self")], 3)])
-    user = await one(engine, "SELECT display_name, profile_record FROM users WHERE did = :d", d=DID_A)
-    assert user == {"display_name": None, "profile_record": None}
+    user = await one(
+        engine,
+        "SELECT display_name, profile_record IS NULL AS no_record, pinned_post IS NULL AS no_pin "
+        "FROM users WHERE did = :d",
+        d=DID_A,
+    )
+    assert user == {"display_name": None, "no_record": True, "no_pin": True}  # SQL NULL, not JSON null
 
 
 async def test_other_collections_go_to_generic_records(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, null, update
 
 from app.indexing.collection import Collection, RecordRef, Row, did_of, strong_ref_json
 from app.indexing.sql import array_param, columns_of, unnest_select
@@ -66,7 +66,8 @@ async def delete_rows(writer: BatchWriter, uris: list[str]) -> list[Row]:
     statement = (
         update(users)
         .where(users.c.did == func.any(array_param("dids")))
-        .values({column: None for column in PROFILE_COLUMNS})
+        # null(): a plain None would be stored as JSON `null` in the jsonb columns, not as NULL.
+        .values({column: null() for column in PROFILE_COLUMNS})
         .returning(users.c.did)
     )
     result = await writer.conn.execute(statement, {"dids": sorted({did_of(uri) for uri in uris})})
