@@ -20,7 +20,7 @@ from app.events import AccountEvent, DeadLetter, IdentityEvent, StreamEvent
 from app.indexing.batch import PURGE_LOCK, BatchStats, BatchWriter, utc_now
 from app.indexing.collection import Collection, collection_of
 from app.indexing.registry import Registry
-from app.indexing.sql import arrays, columns_of, unnest_select, unnest_typed
+from app.indexing.sql import arrays, rows_param, rows_select, unnest_typed
 from app.records.syntax import is_did, normalise_handle
 from models import PLACEHOLDER_HANDLE, AccountTombstone, RecordVersion, User
 
@@ -112,7 +112,7 @@ async def purge_accounts(writer: BatchWriter, registry: Registry, deleted_at: di
     dids = sorted(deleted_at)
     tombstones = AccountTombstone.__table__
     upsert = pg_insert(tombstones).from_select(
-        ("did", "version"), unnest_select(tombstones, ("did", "version"))
+        ("did", "version"), rows_select(tombstones, ("did", "version"))
     )
     await writer.conn.execute(
         upsert.on_conflict_do_update(
@@ -120,9 +120,7 @@ async def purge_accounts(writer: BatchWriter, registry: Registry, deleted_at: di
             set_={"version": upsert.excluded.version, "deleted_at": func.timezone("utc", func.now())},
             where=tombstones.c.version < upsert.excluded.version,
         ),
-        columns_of(
-            tombstones, ("did", "version"), [{"did": did, "version": deleted_at[did]} for did in dids]
-        ),
+        rows_param(("did", "version"), [{"did": did, "version": deleted_at[did]} for did in dids]),
     )
     versions = RecordVersion.__table__
     source = unnest_typed((("did", Text()), ("version", BigInteger()))).subquery("deleted")

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.indexing.collection import Collection, Row, did_of
 from app.indexing.plan import CommitPlan, PlannedOp
-from app.indexing.sql import array_param, arrays, columns_of, insertable_names, unnest_select, unnest_typed
+from app.indexing.sql import array_param, arrays, insertable_names, rows_param, rows_select, unnest_typed
 from models import (
     AccountTombstone,
     AsideRecord,
@@ -105,8 +105,8 @@ class BatchWriter:
         if not rows:
             return []
         names = insertable_names(table, rows[0])
-        statement = pg_insert(table).from_select(names, unnest_select(table, names)).on_conflict_do_nothing()
-        params = columns_of(table, names, rows)
+        statement = pg_insert(table).from_select(names, rows_select(table, names)).on_conflict_do_nothing()
+        params = rows_param(names, rows)
         if not returning:
             await self.conn.execute(statement, params)
             return []
@@ -158,7 +158,7 @@ class BatchWriter:
             for op in ops
         ]
         names = ("uri", "did", "version", "deleted")
-        upsert = pg_insert(table).from_select(names, unnest_select(table, names))
+        upsert = pg_insert(table).from_select(names, rows_select(table, names))
         statement = upsert.on_conflict_do_update(
             index_elements=["uri"],
             set_={
@@ -168,7 +168,7 @@ class BatchWriter:
             },
             where=table.c.version < upsert.excluded.version,
         ).returning(table.c.uri, literal_column("xmax = 0").label("fresh"))
-        result = await self.conn.execute(statement, columns_of(table, names, rows))
+        result = await self.conn.execute(statement, rows_param(names, rows))
         fresh = dict(result.all())
         self.stats.stale += len(ops) - len(fresh)
         return [(op, not fresh[op.ref.uri]) for op in ops if op.ref.uri in fresh]
@@ -235,13 +235,13 @@ class BatchWriter:
         author, subject = collection.pair
         await self.lock_pairs(collection, ((row[author], row[subject]) for row in rows))
         table = collection.table
-        wanted = unnest_select(table, (author, subject)).subquery("wanted")
+        wanted = rows_select(table, (author, subject)).subquery("wanted")
         statement = select(table.c[author], table.c[subject]).join(
             wanted, (table.c[author] == wanted.c[author]) & (table.c[subject] == wanted.c[subject])
         )
         result = await self.conn.execute(
             statement,
-            arrays(**{author: [row[author] for row in rows], subject: [row[subject] for row in rows]}),
+            rows_param((author, subject), rows),
         )
         live = set(result.all())
         aside = [row for row in rows if (row[author], row[subject]) in live]
@@ -269,13 +269,13 @@ class BatchWriter:
             for row in rows
         ]
         names = tuple(aside[0])
-        upsert = pg_insert(table).from_select(names, unnest_select(table, names))
+        upsert = pg_insert(table).from_select(names, rows_select(table, names))
         statement = upsert.on_conflict_do_update(
             index_elements=["uri"],
             set_={name: upsert.excluded[name] for name in names if name != "uri"},
             where=table.c.version < upsert.excluded.version,
         )
-        await self.conn.execute(statement, columns_of(table, names, aside))
+        await self.conn.execute(statement, rows_param(names, aside))
         self.stats.aside += len(aside)
 
     async def promote(self, collection: Collection, deleted: list[Row]) -> None:
@@ -287,7 +287,7 @@ class BatchWriter:
             return
         table = AsideRecord.__table__
         names = ("author_did", "subject")
-        wanted = unnest_select(table, names).subquery("wanted")
+        wanted = rows_select(table, names).subquery("wanted")
         first = (
             select(table.c.uri)
             .join(wanted, (table.c.author_did == wanted.c.author_did) & (table.c.subject == wanted.c.subject))
@@ -298,7 +298,7 @@ class BatchWriter:
         statement = (
             table.delete().where(table.c.uri.in_(first)).returning(table.c.uri, table.c.cid, table.c.row)
         )
-        params = arrays(author_did=[pair[0] for pair in pairs], subject=[pair[1] for pair in pairs])
+        params = rows_param(names, [{"author_did": author, "subject": subject} for author, subject in pairs])
         promoted = await self.rows(statement, params)
         if not promoted:
             return
@@ -374,7 +374,7 @@ class BatchWriter:
                 for key, deltas in sorted(aggregates.items())
             ]
             names = ("post_uri", *_AGGREGATE_COLUMNS)
-            upsert = pg_insert(table).from_select(names, unnest_select(table, names))
+            upsert = pg_insert(table).from_select(names, rows_select(table, names))
             statement = upsert.on_conflict_do_update(
                 index_elements=["post_uri"],
                 set_={
@@ -382,7 +382,7 @@ class BatchWriter:
                     "updated_at": _UTC_NOW,
                 },
             )
-            await self.conn.execute(statement, columns_of(table, names, rows))
+            await self.conn.execute(statement, rows_param(names, rows))
         for (table_name, column), deltas in sorted(others.items()):
             await self.add_to_column(Base.metadata.tables[table_name], column, deltas)
 

@@ -13,7 +13,7 @@ from sqlalchemy import Table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.indexing.collection import Collection, Hook, RecordRef, Row
-from app.indexing.sql import arrays, unnest_select
+from app.indexing.sql import rows_param, rows_select
 from app.records import validate
 from models import FeedGenerator, PostAggregation
 
@@ -49,7 +49,7 @@ def likes_counted_before(table: Table) -> Hook:
 
     async def initialise(writer: BatchWriter, rows: list[Row]) -> None:
         aggregates = PostAggregation.__table__
-        upsert = pg_insert(aggregates).from_select(["post_uri"], unnest_select(aggregates, ("post_uri",)))
+        upsert = pg_insert(aggregates).from_select(["post_uri"], rows_select(aggregates, ("post_uri",)))
         counted = (
             upsert.on_conflict_do_update(
                 index_elements=["post_uri"], set_={"post_uri": upsert.excluded.post_uri}
@@ -60,7 +60,8 @@ def likes_counted_before(table: Table) -> Hook:
         statement = (
             update(table).where(table.c.uri == counted.c.post_uri).values(like_count=counted.c.like_count)
         )
-        await writer.conn.execute(statement, arrays(post_uri=sorted(row["uri"] for row in rows)))
+        uris = sorted(row["uri"] for row in rows)
+        await writer.conn.execute(statement, rows_param(("post_uri",), [{"post_uri": uri} for uri in uris]))
 
     return initialise
 

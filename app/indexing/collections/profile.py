@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, null, update
 
 from app.indexing.collection import Collection, RecordRef, Row, did_of, strong_ref_json
-from app.indexing.sql import array_param, columns_of, unnest_select
+from app.indexing.sql import array_param, rows_param, rows_select
 from app.records import validate
 from models import User
 
@@ -46,7 +46,7 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
 async def insert_rows(writer: BatchWriter, rows: list[Row]) -> list[Row]:
     users = User.__table__
     names = ("did", *PROFILE_COLUMNS, "created_at")
-    source = unnest_select(users, names).subquery("profiles")
+    source = rows_select(users, names).subquery("profiles")
     statement = (
         update(users)
         .where(users.c.did == source.c.did)
@@ -56,7 +56,7 @@ async def insert_rows(writer: BatchWriter, rows: list[Row]) -> list[Row]:
         )
         .returning(users.c.did)
     )
-    result = await writer.conn.execute(statement, columns_of(users, names, rows))
+    result = await writer.conn.execute(statement, rows_param(names, rows))
     updated = set(result.scalars())
     return [{"uri": row["uri"], "did": row["did"]} for row in rows if row["did"] in updated]
 
