@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,19 @@ from app.settings import Settings, mask_redis_url
 ACK_INTERVAL_S = 0.2
 
 
+def tune_garbage_collector() -> None:
+    """Set the collector up for a worker that allocates many short-lived containers per entry.
+
+    Called once started: what exists then (modules, Faust's services, pools) is frozen out of the
+    collector's sight, else every full collection walks it again; and collections run every
+    50,000 allocations instead of 700, since events die by reference counting when their batch is
+    done. With the defaults the collector took 40 % of the adapter's time (bench/adapter_throughput).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 class IndexerApp(faust.App):
     """A Faust app carrying the indexer settings, which the redis:// transport reads, and running
     the handlers' start/stop around everything else (first service started, last stopped)."""
@@ -31,6 +45,10 @@ class IndexerApp(faust.App):
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         return [self.handlers_service, *super().on_init_dependencies()]
+
+    async def on_started(self) -> None:
+        await super().on_started()
+        tune_garbage_collector()
 
 
 def build_app(settings: Settings, handlers: BatchHandlers) -> faust.App:

@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 import redis
 
+from app.application import tune_garbage_collector
 from app.events import AccountEvent, CommitEvent, DeadLetter, IdentityEvent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         report = push(client, stream, Workload(args.entries, "lexicon", args.seed).entries())
         print(report.line())
         total = client.xlen(stream)
+        # The same collector settings as the worker (the workload's model is garbage by now).
+        tune_garbage_collector()
         plain, plain_s = plain_loop(client, stream, args.batch_size)
         adapted, adapter_s = adapter_run(
             client, args.redis_url, stream, total, args.batch_size, args.parallel

@@ -21,6 +21,7 @@ COMMIT, IDENTITY, ACCOUNT = "commit", "identity", "account"
 KINDS = (COMMIT, IDENTITY, ACCOUNT)
 
 _ACTIONS = frozenset({"create", "update", "delete"})
+_MISSING: Any = object()  # a key absent from an op, unlike one present with null
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ def build(cls: type[R], values: dict[str, Any]) -> R:
     """
     record = _new(cls)
     values["__evaluated_fields__"] = set()
-    record.__dict__.update(values)
+    record.__dict__ = values
     return record
 
 
@@ -157,28 +158,40 @@ def _commit(
 
 
 def _op(raw: Any, index: int) -> Op:
-    where = f"ops[{index}]."
+    """One op of a commit; the common case is checked first, the error message built only on failure."""
+    if type(raw) is dict:
+        action, path = raw.get("action"), raw.get("path")
+        if action in _ACTIONS and type(path) is str and path.count("/") == 1:
+            collection, _, rkey = path.partition("/")
+            if action == "delete":
+                cid = record = None
+            else:
+                cid, record = raw.get("cid", _MISSING), raw.get("record", _MISSING)
+            if (cid is None or type(cid) is str) and (record is None or type(record) is dict):
+                return build(
+                    Op,
+                    {"action": action, "collection": collection, "rkey": rkey, "cid": cid, "record": record},
+                )
+    raise EnvelopeError(_op_problem(raw, index))
+
+
+def _op_problem(raw: Any, index: int) -> str:
+    where = f"ops[{index}]"
     if type(raw) is not dict:
-        raise EnvelopeError(f"ops[{index}] must be an object, got {_json_type(raw)}")
-    action = raw.get("action")
+        return f"{where} must be an object, got {_json_type(raw)}"
+    action, path = raw.get("action"), raw.get("path")
     if action not in _ACTIONS:
-        raise EnvelopeError(f"{where}action must be create, update or delete, got {str(action)[:40]!r}")
-    path = _str(raw, "path", where)
+        return f"{where}.action must be create, update or delete, got {str(action)[:40]!r}"
+    if type(path) is not str:
+        return f"{where}.path must be a string, got {_json_type(path)}"
     if path.count("/") != 1:
-        raise EnvelopeError(f"{where}path must be <collection>/<rkey>, got {path[:80]!r}")
-    collection, _, rkey = path.partition("/")
-    if action == "delete":
-        return build(
-            Op, {"action": action, "collection": collection, "rkey": rkey, "cid": None, "record": None}
-        )
+        return f"{where}.path must be <collection>/<rkey>, got {path[:80]!r}"
     for key in ("cid", "record"):
         if key not in raw:
-            raise EnvelopeError(f"{where}{key} is missing for {action}")
-    record = raw["record"]
-    if record is not None and type(record) is not dict:
-        raise EnvelopeError(f"{where}record must be an object or null, got {_json_type(record)}")
-    cid = _optional_str(raw, "cid", where)
-    return build(Op, {"action": action, "collection": collection, "rkey": rkey, "cid": cid, "record": record})
+            return f"{where}.{key} is missing for {action}"
+    if raw["cid"] is not None and type(raw["cid"]) is not str:
+        return f"{where}.cid must be a string or null, got {_json_type(raw['cid'])}"
+    return f"{where}.record must be an object or null, got {_json_type(raw['record'])}"
 
 
 def _identity(
