@@ -121,6 +121,7 @@ class RedisConsumer(Consumer):
         self._ack_event = asyncio.Event()
         self._completed = asyncio.Event()
         self._claim_cursor: bytes | None = None
+        self._redis_failing = False
         self._pipelines = [
             _Pipeline(index, f"{self.settings.consumer_id}-{index}")
             for index in range(self.settings.parallel_consumers)
@@ -460,8 +461,7 @@ class RedisConsumer(Consumer):
 
     async def _run_pipeline(self, pipeline: _Pipeline) -> None:
         await self._ensure_group()
-        failing = False
-        delays = iter(())
+        delays = iter(_RECONNECT_DELAYS_S)
         while not self._stopping():
             await self._wait_for_slot(pipeline)
             if self._stopping():
@@ -473,14 +473,16 @@ class RedisConsumer(Consumer):
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                if not failing:
-                    logger.warning("%s: Redis unreachable (%s); retrying", pipeline.consumer, describe(exc))
-                    failing, delays = True, iter(_RECONNECT_DELAYS_S)
+                if not self._redis_failing:
+                    # One line per outage, not one per pipeline or per attempt.
+                    self._redis_failing = True
+                    logger.warning("Redis unreachable (%s); reading again with backoff", describe(exc))
                 await asyncio.sleep(next(delays, _RECONNECT_DELAYS_S[-1]))
                 continue
-            if failing:
-                logger.warning("%s: Redis reachable again", pipeline.consumer)
-                failing = False
+            delays = iter(_RECONNECT_DELAYS_S)
+            if self._redis_failing:
+                self._redis_failing = False
+                logger.warning("Redis reachable again; reading")
 
     async def _ensure_group(self) -> None:
         await retry_transient(self.stream.ensure_group, what="XGROUP CREATE")

@@ -91,7 +91,7 @@ async def test_kill_9_mid_run_then_restart_loses_nothing(
     """A restarted worker takes back its own pending entries at once (not by reclaim: the claim
     idle time is far longer than the test)."""
     ids = await push(redis_client, keys.stream, mixed(3_000))
-    env = {"BATCH_SIZE": "20", "PARALLEL_CONSUMERS": "3", "PROBE_DELAY_MS": "5", "CLAIM_IDLE_MS": "600000"}
+    env = {"BATCH_SIZE": "20", "PARALLEL_CONSUMERS": "3", "PROBE_DELAY_MS": "20", "CLAIM_IDLE_MS": "600000"}
     first = make_worker("probe-k", **env)
 
     async def some_handled() -> bool:
@@ -420,8 +420,8 @@ async def test_entries_of_a_gone_consumer_are_claimed_and_an_entry_past_the_deli
 async def test_a_live_worker_keeps_its_slow_entries_from_being_claimed(
     redis_client: aioredis.Redis, keys: Keys, make_worker: WorkerFactory
 ) -> None:
-    """A holds an entry for several claim idle times while B reclaims eagerly: B takes nothing."""
-    env = {"CLAIM_IDLE_MS": "1000", "CLAIM_INTERVAL_S": "0.2", "PARALLEL_CONSUMERS": "1"}
+    """A holds an entry for two claim idle times while B reclaims eagerly: B takes nothing."""
+    env = {"CLAIM_IDLE_MS": "1500", "CLAIM_INTERVAL_S": "0.2", "PARALLEL_CONSUMERS": "1"}
     held = (await push(redis_client, keys.stream, [identity("did:plc:hold", 1)]))[0]
     holder = make_worker("probe-a", **env)
 
