@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -12,13 +14,17 @@ from mode import ServiceT
 from app.agents import register_agents
 from app.broker.handlers import BatchHandlers, BatchRunner, HandlersService
 from app.broker.topics import declare_topics
-from app.broker.transport import faust_datadir
 from app.settings import Settings, mask_redis_url
 
-# How often Faust commits offsets, that is how soon a completed batch is XACKed. Readers do not
-# wait for it (a pipeline reads again once its batches completed), so this only bounds how much a
-# crash makes the next start redo.
+# Faust's periodic offset commit. The transport already commits when a batch completes
+# (RedisConsumer._committer); the timer catches what that misses, such as a commit requested while
+# another was running, so it bounds how long a completed batch may wait for its XACK.
 ACK_INTERVAL_S = 0.2
+
+
+def faust_datadir(settings: Settings) -> Path:
+    """Faust insists on a data directory even without tables; keep it out of the working tree."""
+    return Path(tempfile.gettempdir()) / f"appview-indexer-{settings.consumer_id}"
 
 
 def tune_garbage_collector() -> None:

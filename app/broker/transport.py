@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import redis
@@ -72,11 +70,6 @@ def settings_of(app: AppT) -> Settings:
             "the redis:// transport needs an app built by app.application.build_app (no indexer_settings)"
         )
     return settings
-
-
-def faust_datadir(settings: Settings) -> Path:
-    """Faust insists on a data directory even without tables; keep it out of the working tree."""
-    return Path(tempfile.gettempdir()) / f"appview-indexer-{settings.consumer_id}"
 
 
 @dataclass(eq=False)

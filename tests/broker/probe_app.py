@@ -52,7 +52,6 @@ class ProbeHandlers:
 
     async def start(self) -> None:
         self.client = aioredis.from_url(self.redis_url)
-        await self.redis.incr(f"{self.prefix}started")
 
     async def stop(self) -> None:
         await self.redis.incr(f"{self.prefix}stopped")
