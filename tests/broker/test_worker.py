@@ -260,7 +260,7 @@ async def test_an_entry_that_is_not_utf8_is_dead_lettered_alone(
     assert worker.terminate() == 0
 
 
-async def test_the_group_destroyed_while_running_is_recreated(
+async def test_the_group_or_the_stream_deleted_while_running_is_recreated(
     redis_client: aioredis.Redis, keys: Keys, make_worker: WorkerFactory
 ) -> None:
     before = await push(redis_client, keys.stream, mixed(30))
@@ -278,7 +278,13 @@ async def test_the_group_destroyed_while_running_is_recreated(
     await wait_for(lambda: done(after), "entries added after the group was destroyed", workers=[worker])
     # Recreated at 0, the group replays what the stream holds (idempotent for the indexer).
     assert set(before) | set(after) == set(await handled(redis_client, keys))
+    # The stream itself deleted while the pipelines block on it.
+    assert await redis_client.delete(keys.stream) == 1
+    await asyncio.sleep(0.3)
+    last = await push(redis_client, keys.stream, mixed(30, start_seq=61))
+    await wait_for(lambda: done(last), "entries added after the stream was deleted", workers=[worker])
     assert worker.terminate() == 0
+    assert worker.log.count("Consumer group lost") >= 2
 
 
 async def test_a_restarted_redis_without_persistence_is_survived(
