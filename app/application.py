@@ -22,9 +22,9 @@ from app.settings import Settings, mask_redis_url
 ACK_INTERVAL_S = 0.2
 
 
-def faust_datadir(settings: Settings) -> Path:
-    """Faust insists on a data directory even without tables; keep it out of the working tree."""
-    return Path(tempfile.gettempdir()) / f"appview-indexer-{settings.consumer_id}"
+# Faust insists on a data directory even without tables (it only creates it); keep it out of the
+# working tree, and share one between workers: without tables nothing is ever written there.
+FAUST_DATADIR = Path(tempfile.gettempdir()) / "appview-indexer-faust"
 
 
 def tune_garbage_collector() -> None:
@@ -67,7 +67,7 @@ def build_app(settings: Settings, handlers: BatchHandlers) -> faust.App:
         broker=mask_redis_url(settings.redis_url),
         autodiscover=False,
         store="memory://",
-        datadir=str(faust_datadir(settings)),
+        datadir=str(FAUST_DATADIR),
         # No Kafka topics: no leader election topic, nothing to declare, no tables to recover.
         topic_disable_leader=True,
         topic_allow_declare=False,

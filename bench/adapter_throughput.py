@@ -113,7 +113,7 @@ def adapter_run(
         "REDIS_STREAM_KEY": stream,
         "REDIS_CONSUMER_GROUP": group,
         "DEAD_LETTER_STREAM": f"{stream}:dead-letters",
-        "CONSUMER_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "CONSUMER_ID": "bench-adapter",
         "WEB_PORT": str(_free_port()),
         "BATCH_SIZE": str(batch_size),
         "PARALLEL_CONSUMERS": str(parallel),
