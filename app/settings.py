@@ -143,7 +143,7 @@ class Settings:
     consumer_group: str = "firehose-processors"
     consumer_id: str = field(default_factory=default_consumer_id)
     db_pool_size: int = 20
-    batch_size: int = 500
+    batch_size: int = 1000
     parallel_consumers: int = 5
     log_level: str = "INFO"
     # Our own settings (README "Configuration").
@@ -185,7 +185,7 @@ class Settings:
             consumer_group=env.get("REDIS_CONSUMER_GROUP") or "firehose-processors",
             consumer_id=env.get("CONSUMER_ID") or default_consumer_id(),
             db_pool_size=_int(env, "DB_POOL_SIZE", 20, minimum=1),
-            batch_size=_int(env, "BATCH_SIZE", 500, minimum=1),
+            batch_size=_int(env, "BATCH_SIZE", 1000, minimum=1),
             parallel_consumers=_int(env, "PARALLEL_CONSUMERS", 5, minimum=1),
             log_level=_log_level(env),
             dead_letter_stream=env.get("DEAD_LETTER_STREAM") or "firehose:dead-letters",
