@@ -19,7 +19,8 @@ async def drained(client: aioredis.Redis, keys: Keys, expected_reads: int) -> bo
     except aioredis.ResponseError:
         return False
     group = next((g for g in groups if g["name"].decode() == keys.group), None)
-    return group is not None and group["entries-read"] >= expected_reads and group["pending"] == 0
+    # entries-read is nil until the group has a known position in the stream.
+    return group is not None and (group["entries-read"] or 0) >= expected_reads and group["pending"] == 0
 
 
 @asynccontextmanager
