@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -87,6 +88,67 @@ def describe(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 1] + "…"
 
 
+def summary(exc: BaseException) -> str:
+    """`describe` cut to its first line, for log lines (SQLAlchemy appends SQL and a help link)."""
+    return describe(exc).split("\n", 1)[0]
+
+
+class ServerState:
+    """Whether one server (PostgreSQL, Redis) answers, as every operation against it sees it.
+
+    An outage is logged when it starts and when it ends, once for the whole process: every batch
+    and pipeline holding work during it reports here instead of logging for itself, so an hour-long
+    outage is two lines, not a line per batch. A failure of an attempt that began before the last
+    recovery, or within `grace_s` of it (a pooled connection that died in the outage and is only
+    now found dead), is counted but does not open a new outage.
+    """
+
+    def __init__(self, name: str, grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.grace_s = grace_s
+        self.clock = clock
+        self.down_since: float | None = None
+        self.failures = 0
+        self._recovered_at = -float("inf")
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def failed(self, exc: BaseException, what: str, started_at: float) -> None:
+        """An attempt begun at `started_at` (this state's clock) failed with a transient error."""
+        if self.down_since is None:
+            if started_at < self._recovered_at + self.grace_s:
+                return
+            self.down_since = self.clock()
+            self.failures = 0
+            logger.warning(
+                "%s unavailable: transient failure (%s) in %s; holding work and retrying with backoff",
+                self.name,
+                summary(exc),
+                what,
+            )
+        self.failures += 1
+
+    def answered(self) -> None:
+        """An operation succeeded."""
+        if self.down_since is not None:
+            now = self.clock()
+            logger.warning(
+                "%s available again after %.1f s: recovered after %d failed attempts",
+                self.name,
+                now - self.down_since,
+                self.failures,
+            )
+            self.down_since = None
+            self._recovered_at = now
+
+
+# One per process: a worker process talks to one PostgreSQL and one Redis.
+POSTGRESQL = ServerState("PostgreSQL")
+REDIS = ServerState("Redis")
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Capped exponential delays: initial, initial*factor, ... up to `max_s`, then `max_s` for ever."""
@@ -106,30 +168,29 @@ DEFAULT_BACKOFF = Backoff()
 
 
 async def retry_transient(
-    operation: Callable[[], Awaitable[T]], *, what: str, backoff: Backoff = DEFAULT_BACKOFF
+    operation: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    server: ServerState,
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> T:
     """Await `operation()` until it succeeds or fails with a non-transient error (re-raised).
 
-    Logs once when it starts failing and once when it recovers, never per attempt: an outage of an
-    hour must not write a line every five seconds per batch.
+    Failures and the recovery are reported to `server`, which logs each change of state once for
+    the process, never per attempt nor per batch.
     """
-    failures = 0
     delays = backoff.delays()
     while True:
+        started = server.clock()
         try:
             result = await operation()
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            if failures == 0:
-                logger.warning(
-                    "%s: transient failure (%s), holding and retrying with backoff", what, describe(exc)
-                )
-            failures += 1
+            server.failed(exc, what, started)
             await asyncio.sleep(next(delays))
             continue
-        if failures:
-            logger.warning("%s: recovered after %d failed attempts", what, failures)
+        server.answered()
         return result
 
 
@@ -138,6 +199,7 @@ async def apply_batch(
     events: list[E],
     *,
     kind: str,
+    server: ServerState = POSTGRESQL,
     backoff: Backoff = DEFAULT_BACKOFF,
 ) -> list[DeadLetter]:
     """Run `handle(events)`; return the dead letters it gave back plus those of poison entries.
@@ -151,14 +213,14 @@ async def apply_batch(
     try:
         return list(
             await retry_transient(
-                lambda: handle(events), what=f"{kind} batch of {len(events)}", backoff=backoff
+                lambda: handle(events), what=f"{kind} batch of {len(events)}", server=server, backoff=backoff
             )
         )
     except Exception as exc:
         if len(events) == 1:
             event = events[0]
-            logger.error("%s entry %s dead-lettered: %s", kind, event.entry_id, describe(exc))
+            logger.error("%s entry %s dead-lettered: %s", kind, event.entry_id, summary(exc))
             return [DeadLetter.of(event, kind, describe(exc))]
         middle = len(events) // 2
-        first = await apply_batch(handle, events[:middle], kind=kind, backoff=backoff)
-        return first + await apply_batch(handle, events[middle:], kind=kind, backoff=backoff)
+        first = await apply_batch(handle, events[:middle], kind=kind, server=server, backoff=backoff)
+        return first + await apply_batch(handle, events[middle:], kind=kind, server=server, backoff=backoff)

@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from app.broker.counters import AdapterCounters
 from app.broker.envelope import KINDS, Accepted, Rejected, decode_entry
 from app.broker.ledger import FIRST_OFFSET, Batch, Delivery, Ledger
-from app.broker.retry import describe, is_transient, retry_transient
+from app.broker.retry import REDIS, is_transient, retry_transient
 from app.broker.stream import Entry, RedisStream, dead_letter_fields, raw_dead_letter
 from app.broker.topics import BATCH_OF_KIND, TOPIC_OF_KIND
 from app.events import DeadLetter, StreamEvent
@@ -114,7 +114,6 @@ class RedisConsumer(Consumer):
         self._ack_event = asyncio.Event()
         self._completed = asyncio.Event()
         self._claim_cursor: bytes | None = None
-        self._redis_failing = False
         self._pipelines = [
             _Pipeline(index, f"{self.settings.consumer_id}-{index}")
             for index in range(self.settings.parallel_consumers)
@@ -318,7 +317,9 @@ class RedisConsumer(Consumer):
     async def _flush_acks(self) -> None:
         while self._to_ack:
             ids, self._to_ack = self._to_ack, []
-            await retry_transient(lambda ids=ids: self.stream.ack(ids), what=f"XACK of {len(ids)} entries")
+            await retry_transient(
+                lambda ids=ids: self.stream.ack(ids), what=f"XACK of {len(ids)} entries", server=REDIS
+            )
 
     # -- fetching --------------------------------------------------------------------------------
 
@@ -425,7 +426,9 @@ class RedisConsumer(Consumer):
         """
         if letters:
             fields = [dead_letter_fields(letter) for letter in letters]
-            await retry_transient(lambda: self.stream.dead_letter(fields), what=f"{len(fields)} dead letters")
+            await retry_transient(
+                lambda: self.stream.dead_letter(fields), what=f"{len(fields)} dead letters", server=REDIS
+            )
             self.counters.dead_letters += len(fields)
         delivery = self._outstanding.get(id(batch))
         if delivery is None or delivery.completed:
@@ -459,6 +462,7 @@ class RedisConsumer(Consumer):
             await self._wait_for_slot(pipeline)
             if self._stopping():
                 return
+            started = REDIS.clock()
             try:
                 entries, counts = await self._read(pipeline)
                 if entries and not self._stopping():
@@ -466,19 +470,15 @@ class RedisConsumer(Consumer):
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                if not self._redis_failing:
-                    # One line per outage, not one per pipeline or per attempt.
-                    self._redis_failing = True
-                    logger.warning("Redis unreachable (%s); reading again with backoff", describe(exc))
+                # One line per outage for the whole process (REDIS), not per pipeline or attempt.
+                REDIS.failed(exc, "reading the stream", started)
                 await asyncio.sleep(next(delays, _RECONNECT_DELAYS_S[-1]))
                 continue
             delays = iter(_RECONNECT_DELAYS_S)
-            if self._redis_failing:
-                self._redis_failing = False
-                logger.warning("Redis reachable again; reading")
+            REDIS.answered()
 
     async def _ensure_group(self) -> None:
-        await retry_transient(self.stream.ensure_group, what="XGROUP CREATE")
+        await retry_transient(self.stream.ensure_group, what="XGROUP CREATE", server=REDIS)
 
     async def _wait_for_slot(self, pipeline: _Pipeline) -> None:
         limit = _UNRELEASED_READS_PER_PIPELINE
@@ -553,7 +553,9 @@ class RedisConsumer(Consumer):
                 settled.append(entry_id)
         if settled:
             await retry_transient(
-                lambda: self.stream.dead_letter(letters, settled), what=f"{len(letters)} dead letters"
+                lambda: self.stream.dead_letter(letters, settled),
+                what=f"{len(letters)} dead letters",
+                server=REDIS,
             )
             self.counters.dead_letters += len(letters)
             if letters:

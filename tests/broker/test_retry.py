@@ -10,7 +10,15 @@ import pytest
 import redis.exceptions
 import sqlalchemy.exc
 
-from app.broker.retry import Backoff, apply_batch, describe, is_transient, retry_transient
+from app.broker.retry import (
+    Backoff,
+    ServerState,
+    apply_batch,
+    describe,
+    is_transient,
+    retry_transient,
+    summary,
+)
 from app.events import DeadLetter, IdentityEvent
 
 NO_WAIT = Backoff(initial_s=0.0, factor=2.0, max_s=0.0)
@@ -209,4 +217,58 @@ async def test_retry_transient_reraises_permanent_errors() -> None:
         raise KeyError("no")
 
     with pytest.raises(KeyError):
-        await retry_transient(broken, what="op", backoff=NO_WAIT)
+        await retry_transient(broken, what="op", server=ServerState("test"), backoff=NO_WAIT)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_outage_is_logged_when_it_starts_and_ends_whatever_the_number_of_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    state = ServerState("PostgreSQL", grace_s=2.0, clock=clock)
+    caplog.set_level(logging.WARNING, logger="app.broker.retry")
+    for _ in range(5):  # five batches fail at once, then keep failing
+        state.failed(ConnectionRefusedError(111, "refused"), "commit batch of 10", clock.now)
+        clock.now += 1
+    assert not state.up
+    state.answered()
+    state.answered()
+    assert state.up
+    assert [record.getMessage() for record in caplog.records] == [
+        "PostgreSQL unavailable: transient failure (ConnectionRefusedError: [Errno 111] refused) in "
+        "commit batch of 10; holding work and retrying with backoff",
+        "PostgreSQL available again after 5.0 s: recovered after 5 failed attempts",
+    ]
+
+
+def test_stragglers_of_an_outage_do_not_open_another(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    state = ServerState("Redis", grace_s=2.0, clock=clock)
+    caplog.set_level(logging.WARNING, logger="app.broker.retry")
+    begun_during_outage = clock.now
+    state.failed(ConnectionError("down"), "XACK", clock.now)
+    clock.now += 10
+    state.answered()
+    state.failed(ConnectionError("late"), "XACK", begun_during_outage)  # began before the recovery
+    clock.now += 1
+    state.failed(ConnectionError("stale pooled connection"), "read", clock.now)  # within the grace
+    assert state.up
+    clock.now += 5
+    state.failed(ConnectionError("down again"), "read", clock.now)
+    assert not state.up
+    assert len(caplog.records) == 3
+    assert "down again" in caplog.records[-1].getMessage()
+
+
+def test_log_lines_carry_the_first_line_of_an_error() -> None:
+    error = wrapped(asyncpg.exceptions.ConnectionDoesNotExistError("gone"), sqlalchemy.exc.DBAPIError)
+    assert "\n" in describe(error)
+    assert "\n" not in summary(error)
+    assert summary(error).startswith("DBAPIError: ")

@@ -322,7 +322,7 @@ async def test_a_restarted_redis_without_persistence_is_survived(
             after_done, "entries added after the restart handled and acknowledged", workers=[worker]
         )
         assert worker.terminate() == 0
-        assert "Redis unreachable" in worker.log
+        assert "Redis unavailable" in worker.log
     finally:
         await stream_redis.aclose()
         private.kill()
