@@ -13,8 +13,9 @@ from app.indexing.collections.generic import ANY_COLLECTION
 
 
 class Registry:
-    def __init__(self, collections: dict[str, Collection]) -> None:
+    def __init__(self, collections: dict[str, Collection], modules: dict[str, str]) -> None:
         self.by_nsid = collections
+        self.module_of = modules
         self.fallback = collections[ANY_COLLECTION]
 
     def lookup(self, nsid: str) -> Collection:
@@ -25,12 +26,13 @@ class Registry:
 
     def modules(self) -> dict[str, str]:
         """NSID → module path, for `python -m app`'s listing."""
-        return {nsid: collection.parse.__module__ for nsid, collection in sorted(self.by_nsid.items())}
+        return dict(sorted(self.module_of.items()))
 
 
 @cache
 def registry() -> Registry:
     found: dict[str, Collection] = {}
+    modules: dict[str, str] = {}
     for module_info in pkgutil.iter_modules(collections_package.__path__):
         module = importlib.import_module(f"{collections_package.__name__}.{module_info.name}")
         collection = getattr(module, "COLLECTION", None)
@@ -39,4 +41,5 @@ def registry() -> Registry:
         if collection.nsid in found:
             raise RuntimeError(f"two modules index {collection.nsid}")
         found[collection.nsid] = collection
-    return Registry(found)
+        modules[collection.nsid] = module.__name__
+    return Registry(found, modules)

@@ -19,21 +19,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.events import AccountEvent, CommitEvent
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.recount import counter_drift
 from tests.indexing.conftest import empty_database
+from tests.indexing.histories import apply, to_events
 from tests.indexing.test_collections import rows
 from tests.support.events import (
     DID_A,
     DID_B,
     DID_C,
-    account,
     block_record,
-    commit,
     follow_record,
     like_record,
-    op,
     post_record,
     repost_record,
     strong_ref,
@@ -115,20 +112,6 @@ def histories(draw: st.DrawFn) -> list[GeneratedOp]:
         subject = draw(st.sampled_from(POSTS if kind in ("like", "repost") else DIDS))
         history.append(GeneratedOp(version, did, collection, draw(st.sampled_from(RKEYS)), action, subject))
     return history
-
-
-def to_events(history: list[GeneratedOp]) -> list[CommitEvent | AccountEvent]:
-    events: list[CommitEvent | AccountEvent] = []
-    for item in history:
-        if item.collection == "account":
-            events.append(account(item.did, False, "deleted", item.version))
-        elif item.action == "delete":
-            events.append(commit(item.did, [op("delete", item.collection, item.rkey)], item.version))
-        else:
-            events.append(
-                commit(item.did, [op(item.action, item.collection, item.rkey, item.record())], item.version)
-            )
-    return events
 
 
 # -- the model ---------------------------------------------------------------------------------------
@@ -218,23 +201,6 @@ async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) 
     assert {row["post_uri"]: row["reply_count"] for row in counts if row["reply_count"]} == dict(replies)
     async with engine.connect() as conn:
         assert await counter_drift(conn) == []
-
-
-async def apply(
-    handlers: IndexingHandlers, events: list[CommitEvent | AccountEvent], batch_size: int
-) -> None:
-    """Apply in stream order: runs of commits as batches, account events between them."""
-    index = 0
-    while index < len(events):
-        if isinstance(events[index], AccountEvent):
-            await handlers.accounts([events[index]])  # type: ignore[list-item]
-            index += 1
-            continue
-        batch: list[CommitEvent] = []
-        while index < len(events) and isinstance(events[index], CommitEvent) and len(batch) < batch_size:
-            batch.append(events[index])  # type: ignore[arg-type]
-            index += 1
-        await handlers.commits(batch)
 
 
 @given(history=histories(), seed=st.integers(min_value=0, max_value=2**32 - 1))

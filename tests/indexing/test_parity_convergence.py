@@ -21,10 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.events import AccountEvent, CommitEvent
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.recount import counter_drift
-from tests.indexing.conftest import truncate_all
+from tests.indexing.conftest import empty_database
+from tests.indexing.histories import apply, to_events
 from tests.indexing.test_collections import LIKE, POST, rows
 from tests.indexing.test_parity import (
     ABSENT,
@@ -48,7 +48,7 @@ from tests.indexing.test_parity import (
     thread_gate_record,
     verification_record,
 )
-from tests.support.events import DID_A, DID_B, DID_C, account, commit, like_record, op, post_record, uri
+from tests.support.events import DID_A, DID_B, DID_C, like_record, post_record, uri
 
 DIDS = (DID_A, DID_B, DID_C)
 RKEYS = ("3kaaaaaaaaaa2", "3kbbbbbbbbbb2")
@@ -147,20 +147,6 @@ def histories(draw: st.DrawFn) -> list[GeneratedOp]:
             name = draw(st.sampled_from(DIDS))  # the account on the list
         history.append(GeneratedOp(version, did, kind, rkey, action, draw(subject), name))
     return history
-
-
-def to_events(history: list[GeneratedOp]) -> list[CommitEvent | AccountEvent]:
-    events: list[CommitEvent | AccountEvent] = []
-    for item in history:
-        if item.collection == "account":
-            events.append(account(item.did, False, "deleted", item.version))
-        elif item.action == "delete":
-            events.append(commit(item.did, [op("delete", item.collection, item.rkey)], item.version))
-        else:
-            events.append(
-                commit(item.did, [op(item.action, item.collection, item.rkey, item.record())], item.version)
-            )
-    return events
 
 
 # -- the model -----------------------------------------------------------------------------------------
@@ -275,28 +261,6 @@ async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) 
         assert await counter_drift(conn) == []
 
 
-async def apply(
-    handlers: IndexingHandlers, events: list[CommitEvent | AccountEvent], batch_size: int
-) -> None:
-    """In the given order: runs of commits as batches, account events between them."""
-    index = 0
-    while index < len(events):
-        event = events[index]
-        if isinstance(event, AccountEvent):
-            await handlers.accounts([event])
-            index += 1
-            continue
-        batch: list[CommitEvent] = []
-        while index < len(events) and len(batch) < batch_size:
-            event = events[index]
-            if not isinstance(event, CommitEvent):
-                break
-            batch.append(event)
-            index += 1
-        dead = await handlers.commits(batch)
-        assert dead == [], [letter.error for letter in dead]
-
-
 @given(history=histories(), seed=st.integers(min_value=0, max_value=2**32 - 1))
 async def test_parity_collections_converge_in_any_order(
     handlers: IndexingHandlers, engine: AsyncEngine, history: list[GeneratedOp], seed: int
@@ -304,11 +268,11 @@ async def test_parity_collections_converge_in_any_order(
     events = to_events(history)
     rng = random.Random(seed)
 
-    await truncate_all(engine)
+    await empty_database(handlers, engine)
     await apply(handlers, events, batch_size=1)
     await assert_matches_model(engine, history)
 
-    await truncate_all(engine)
+    await empty_database(handlers, engine)
     shuffled = events + rng.sample(events, k=len(events) // 2)
     rng.shuffle(shuffled)
     await apply(handlers, shuffled, batch_size=rng.randint(1, 8))
@@ -323,7 +287,7 @@ async def test_parity_collections_converge_in_overlapping_batches(
     then everything again: a gate and its post, or a like and its feed, may commit side by side."""
     events = to_events(history)
     rng = random.Random(seed)
-    await truncate_all(engine)
+    await empty_database(handlers, engine)
     shuffled = rng.sample(events, k=len(events))
     half = len(shuffled) // 2
     await asyncio.gather(apply(handlers, shuffled[:half], 1), apply(handlers, shuffled[half:], 1))

@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from app.indexing.collection import (
-    Collection,
-    Counter,
-    FeedItemOf,
-    Notify,
-    RecordRef,
-    Row,
-    did_of,
-    strong_ref_json,
-)
-from app.records import validate
+from app.indexing.collection import Collection, Counter, FeedItemOf, Notify, Row, did_of
+from app.indexing.collections.like import parse as parse_subject_record
 from models import Repost
-
-
-def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
-    subject_uri, subject_cid = validate.strong_ref(record, "subject")
-    return {
-        "uri": ref.uri,
-        "user_did": ref.did,
-        "post_uri": subject_uri,
-        "subject_cid": subject_cid,
-        "via": strong_ref_json(record, "via"),
-        "created_at": validate.datetime_(record, "createdAt"),
-        **ref.commit_columns(),
-    }
 
 
 def notify(row: Row) -> list[Notify]:
@@ -42,7 +18,8 @@ def feed_item(row: Row) -> FeedItemOf:
 COLLECTION = Collection(
     nsid="app.bsky.feed.repost",
     table=Repost.__table__,
-    parse=parse,
+    # A repost record has a like's shape: a strong reference to the subject, `via`, `createdAt`.
+    parse=parse_subject_record,
     author_column="user_did",
     counters=(Counter("post_aggregations", "repost_count", "post_uri"),),
     notify=notify,

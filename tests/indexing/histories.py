@@ -1,0 +1,74 @@
+"""What the convergence tests share: generated histories turned into events, and applied in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from app.broker.retry import is_transient
+from app.events import AccountEvent, CommitEvent
+from app.indexing.handlers import IndexingHandlers
+from tests.support.events import account, commit, op
+
+T = TypeVar("T")
+
+
+class HistoryOp(Protocol):
+    """One op of a generated true history; `version` is its position in it. `collection` "account"
+    stands for an account deletion."""
+
+    version: int
+    did: str
+    collection: str
+    rkey: str
+    action: str
+
+    def record(self) -> dict[str, Any]: ...
+
+
+def to_events(history: Sequence[HistoryOp]) -> list[CommitEvent | AccountEvent]:
+    events: list[CommitEvent | AccountEvent] = []
+    for item in history:
+        if item.collection == "account":
+            events.append(account(item.did, False, "deleted", item.version))
+        elif item.action == "delete":
+            events.append(commit(item.did, [op("delete", item.collection, item.rkey)], item.version))
+        else:
+            events.append(
+                commit(item.did, [op(item.action, item.collection, item.rkey, item.record())], item.version)
+            )
+    return events
+
+
+async def as_the_runner_does(call: Callable[[], Awaitable[T]]) -> T:
+    """Retry transient failures as the agents' runner does: batches applied side by side may meet in
+    a deadlock, which PostgreSQL breaks by failing one of them (app/broker/retry.py)."""
+    for attempt in range(1, 6):
+        try:
+            return await call()
+        except Exception as exc:
+            if attempt == 5 or not is_transient(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+async def apply(
+    handlers: IndexingHandlers, events: list[CommitEvent | AccountEvent], batch_size: int
+) -> None:
+    """In the given order: runs of commits as batches, account events between them."""
+    index = 0
+    while index < len(events):
+        event = events[index]
+        if isinstance(event, AccountEvent):
+            await as_the_runner_does(lambda event=event: handlers.accounts([event]))
+            index += 1
+            continue
+        batch: list[CommitEvent] = []
+        while index < len(events) and len(batch) < batch_size:
+            event = events[index]
+            if not isinstance(event, CommitEvent):
+                break
+            batch.append(event)
+            index += 1
+        dead = await as_the_runner_does(lambda batch=batch: handlers.commits(batch))
+        assert dead == [], [letter.error for letter in dead]
