@@ -7,7 +7,7 @@ Everything is read as bytes (`decode_responses=False`): decoding is done entry b
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -130,6 +130,34 @@ class RedisStream:
             return b"0-0", []
         return reply[0], reply[1]
 
+    async def take_back_unseen(self, consumer: str, held: Container[bytes], count: int) -> list[Entry]:
+        """Up to `count` entries pending under `consumer` that the process does not hold, claimed
+        again by `consumer` (their delivery count goes up by one) with their fields.
+
+        A read whose connection dropped before its reply arrived may still have been carried out by
+        Redis: its entries are then pending under the reader's name and nobody knows them. The
+        pipeline calls this after a failed read instead of waiting for their idle time to expire.
+        """
+        unseen: list[bytes] = []
+        start: bytes = b"-"
+        while len(unseen) < count:
+            try:
+                pending = await self.client.xpending_range(
+                    self.key, self.group, start, "+", _ID_CHUNK, consumername=consumer
+                )
+            except ResponseError as exc:
+                if is_missing_group(exc):
+                    return []
+                raise
+            unseen += [item["message_id"] for item in pending if item["message_id"] not in held]
+            if len(pending) < _ID_CHUNK:
+                break
+            start = b"(" + pending[-1]["message_id"]
+        if not unseen:
+            return []
+        claimed = await self.client.xclaim(self.key, self.group, consumer, 0, unseen[:count])
+        return [(entry_id, fields) for entry_id, fields in claimed if fields is not None]
+
     async def delivery_counts(self, ids: Sequence[bytes]) -> dict[bytes, int]:
         """How many times the group delivered each entry (counting the current delivery)."""
         async with self.client.pipeline(transaction=False) as pipe:
@@ -164,29 +192,35 @@ class RedisStream:
                 pipe.xack(self.key, self.group, *ack_ids)
             await pipe.execute()
 
-    async def keep_alive(self, consumer: str, min_idle_ms: int) -> int:
-        """Reset the idle time of `consumer`'s entries idle for `min_idle_ms`, so no one claims them.
+    async def keep_alive(self, consumer: str, min_idle_ms: int, held: Container[bytes]) -> int:
+        """Reset the idle time of `consumer`'s entries that the process `held` and that are idle for
+        `min_idle_ms`, so no one claims them. Returns how many entries were refreshed.
 
-        XCLAIM with JUSTID neither changes the delivery count nor returns the entries; its own
-        min-idle-time means an entry another consumer claimed a moment ago (idle time reset by that
-        claim) is left with it. Returns how many entries were refreshed.
+        Entries pending under `consumer` that the process does not hold are left to go idle: a read
+        whose reply was lost with its connection (Redis delivered, the worker never saw the entries)
+        leaves exactly those, and XAUTOCLAIM (this worker's or another's) takes them back once idle
+        for the claim idle time; refreshing them would keep them pending for as long as the process
+        lives. XCLAIM with JUSTID neither changes the delivery count nor returns the entries; its
+        own min-idle-time means an entry another consumer claimed a moment ago (idle time reset by
+        that claim) is left with it.
         """
         refreshed = 0
+        start: bytes = b"-"
         while True:
             try:
                 pending = await self.client.xpending_range(
-                    self.key, self.group, "-", "+", _ID_CHUNK, consumername=consumer, idle=min_idle_ms
+                    self.key, self.group, start, "+", _ID_CHUNK, consumername=consumer, idle=min_idle_ms
                 )
             except ResponseError as exc:
                 if is_missing_group(exc):
                     return refreshed
                 raise
-            if not pending:
+            ids = [item["message_id"] for item in pending if item["message_id"] in held]
+            if ids:
+                claimed = await self.client.xclaim(
+                    self.key, self.group, consumer, min_idle_ms, ids, justid=True
+                )
+                refreshed += len(claimed)
+            if len(pending) < _ID_CHUNK:
                 return refreshed
-            ids = [item["message_id"] for item in pending]
-            claimed = await self.client.xclaim(self.key, self.group, consumer, min_idle_ms, ids, justid=True)
-            refreshed += len(claimed)
-            # Refreshed entries are no longer idle, so the next XPENDING sees only the rest; stop
-            # when a page was short, or when nothing could be refreshed (all claimed by others).
-            if len(pending) < _ID_CHUNK or not claimed:
-                return refreshed
+            start = b"(" + pending[-1]["message_id"]  # exclusive: the page after the last one

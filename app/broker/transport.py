@@ -19,7 +19,9 @@ How it fits Faust:
 - Reclaim. Every `CLAIM_INTERVAL_S` a free pipeline XAUTOCLAIMs entries idle for `CLAIM_IDLE_MS`
   (their consumer is gone); meanwhile this process refreshes the idle time of everything it holds,
   so other workers do not claim entries that are merely slow. A redelivered entry past
-  `MAX_DELIVERIES` is dead-lettered instead of being handled again.
+  `MAX_DELIVERIES` is dead-lettered instead of being handled again. A read that failed may have
+  been carried out by Redis with its reply lost: the pipeline then takes back at once the entries
+  pending under its name that the process does not hold.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from faust.transport.consumer import Consumer, RecordMap
 from faust.transport.producer import Producer
 from faust.types import TP, AppT, ConsumerMessage, Message
 from faust.types.transports import ConsumerCallback, TransportT
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.broker.counters import AdapterCounters
@@ -57,6 +61,9 @@ logger = logging.getLogger(__name__)
 # batch held by a slow handler delays the commits of later messages of its kind (Faust commits
 # contiguously); the other pipelines go on reading up to this bound instead of stalling at once.
 _UNRELEASED_READS_PER_PIPELINE = 4
+
+# Seconds a pooled Redis connection may sit idle before it is checked with a PING on its next use.
+_HEALTH_CHECK_INTERVAL_S = 2
 
 # Reading loops back off like this while Redis is unreachable.
 _RECONNECT_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -78,6 +85,8 @@ class _Pipeline:
     consumer: str
     #: While set, the pipeline is reading its own pending entries, after this id.
     pending_after: bytes | None = b"0"
+    #: A read failed: Redis may have delivered entries whose reply was lost on the way back.
+    lost_replies: bool = False
     #: Deliveries of its reads not yet completed by their agents.
     in_flight: int = 0
     #: Reads whose deliveries are not all released by Faust commits yet.
@@ -111,6 +120,7 @@ class RedisConsumer(Consumer):
         self._read_of: dict[int, int] = {}  # id(batch) → the read that produced it
         self._slots = asyncio.Condition()
         self._to_ack: list[bytes] = []
+        self._acking: set[bytes] = set()  # being XACKed now
         self._ack_event = asyncio.Event()
         self._completed = asyncio.Event()
         self._claim_cursor: bytes | None = None
@@ -149,6 +159,12 @@ class RedisConsumer(Consumer):
             socket_connect_timeout=5,
             # A blocked XREADGROUP answers within `block_s`; anything much slower is a dead peer.
             socket_timeout=block_s + 10,
+            # A pooled connection idle this long is PINGed before use, and reconnected once when the
+            # PING fails: after an outage every idle connection is dead, and each would otherwise
+            # fail once more. Commands themselves are never retried by redis-py (`retry_on_error`
+            # stays empty): a repeated XREADGROUP or HINCRBY is not harmless.
+            health_check_interval=_HEALTH_CHECK_INTERVAL_S,
+            retry=Retry(NoBackoff(), 1),
         )
         self._stream = RedisStream(self._client, self.settings)
         logger.info(
@@ -317,9 +333,13 @@ class RedisConsumer(Consumer):
     async def _flush_acks(self) -> None:
         while self._to_ack:
             ids, self._to_ack = self._to_ack, []
-            await retry_transient(
-                lambda ids=ids: self.stream.ack(ids), what=f"XACK of {len(ids)} entries", server=REDIS
-            )
+            self._acking.update(ids)
+            try:
+                await retry_transient(
+                    lambda ids=ids: self.stream.ack(ids), what=f"XACK of {len(ids)} entries", server=REDIS
+                )
+            finally:
+                self._acking.difference_update(ids)
 
     # -- fetching --------------------------------------------------------------------------------
 
@@ -472,6 +492,7 @@ class RedisConsumer(Consumer):
                     raise
                 # One line per outage for the whole process (REDIS), not per pipeline or attempt.
                 REDIS.failed(exc, "reading the stream", started)
+                pipeline.lost_replies = True
                 await asyncio.sleep(next(delays, _RECONNECT_DELAYS_S[-1]))
                 continue
             delays = iter(_RECONNECT_DELAYS_S)
@@ -496,6 +517,12 @@ class RedisConsumer(Consumer):
         entries, delivered once).
         """
         settings = self.settings
+        if pipeline.lost_replies:
+            entries = await self.stream.take_back_unseen(pipeline.consumer, self._held(), settings.batch_size)
+            pipeline.lost_replies = len(entries) == settings.batch_size  # maybe more
+            if entries:
+                logger.info("%s took back %d entries of a lost reply", pipeline.consumer, len(entries))
+                return entries, await self.stream.delivery_counts([entry_id for entry_id, _ in entries])
         if pipeline.pending_after is not None:
             entries = await self.stream.read(
                 pipeline.consumer, pipeline.pending_after, settings.batch_size, 0
@@ -582,14 +609,23 @@ class RedisConsumer(Consumer):
             if self._claim_cursor is None:
                 self._claim_cursor = b"0-0"
 
+    def _held(self) -> set[bytes]:
+        """Entries this process holds: delivered and not yet released, or not yet acknowledged."""
+        held = set(self._to_ack) | self._acking
+        for delivery in self._outstanding.values():
+            held.update(delivery.entry_ids)
+        return held
+
     async def _keep_alive(self) -> None:
-        """Keep this process's pending entries from looking abandoned to other workers' XAUTOCLAIM."""
+        """Keep the entries this process holds from looking abandoned to XAUTOCLAIM (and only those:
+        see `RedisStream.keep_alive`)."""
         threshold_ms = max(1, self.settings.claim_idle_ms // 3)
         while not self.should_stop:
             await asyncio.sleep(threshold_ms / 1000)
+            held = self._held()
             for consumer in self.consumer_names:
                 try:
-                    await self.stream.keep_alive(consumer, threshold_ms)
+                    await self.stream.keep_alive(consumer, threshold_ms, held)
                 except RedisError as exc:
                     if not is_transient(exc):
                         raise

@@ -97,16 +97,33 @@ async def test_keep_alive_refreshes_own_idle_entries_and_leaves_others_alone(
 ) -> None:
     await push(redis_client, keys.stream, [commit("did:plc:a", n) for n in range(4)])
     await stream.ensure_group()
-    await stream.read("mine-0", None, 2, 10)
+    mine = [entry_id for entry_id, _ in await stream.read("mine-0", None, 2, 10)]
     await stream.read("theirs-0", None, 2, 10)
     await asyncio.sleep(0.3)
-    assert await stream.keep_alive("mine-0", 200) == 2
+    assert await stream.keep_alive("mine-0", 200, set(mine)) == 2
     pending = await redis_client.xpending_range(keys.stream, keys.group, "-", "+", 10)
     idle = {p["consumer"].decode(): p["time_since_delivered"] for p in pending}
     assert idle["mine-0"] < 200 <= idle["theirs-0"]
     assert {p["consumer"].decode() for p in pending} == {"mine-0", "theirs-0"}
     assert {p["times_delivered"] for p in pending} == {1}
-    assert await stream.keep_alive("mine-0", 200) == 0, "nothing idle long enough"
+    assert await stream.keep_alive("mine-0", 200, set(mine)) == 0, "nothing idle long enough"
+
+
+async def test_keep_alive_leaves_entries_the_process_does_not_hold_to_go_idle(
+    stream: RedisStream, redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """A read whose reply was lost leaves entries pending under the worker's name that it never
+    saw; they must go idle so that XAUTOCLAIM takes them back. Pages are walked by id."""
+    await push(redis_client, keys.stream, [commit("did:plc:a", n) for n in range(5)])
+    await stream.ensure_group()
+    ids = [entry_id for entry_id, _ in await stream.read("mine-0", None, 5, 10)]
+    held = {ids[0], ids[4]}
+    await asyncio.sleep(0.3)
+    assert await stream.keep_alive("mine-0", 200, held) == 2
+    pending = await redis_client.xpending_range(keys.stream, keys.group, "-", "+", 10)
+    idle = {p["message_id"]: p["time_since_delivered"] for p in pending}
+    assert all(idle[entry_id] < 200 for entry_id in held)
+    assert all(idle[entry_id] >= 200 for entry_id in set(ids) - held)
 
 
 async def test_claim_takes_idle_entries_of_other_consumers(
@@ -167,3 +184,21 @@ async def test_the_adapter_settles_bad_and_unknown_entries_and_delivers_the_rest
         assert pipeline.in_flight == 2
     finally:
         await consumer.on_shutdown()
+
+
+async def test_take_back_unseen_claims_only_what_the_process_does_not_hold(
+    stream: RedisStream, redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """After a failed read, a pipeline takes back at once the entries Redis delivered to it but
+    whose reply was lost, leaving alone what it holds and what other consumers hold."""
+    await push(redis_client, keys.stream, [commit("did:plc:a", n) for n in range(6)])
+    await stream.ensure_group()
+    mine = [entry_id for entry_id, _ in await stream.read("mine-0", None, 4, 10)]
+    await stream.read("theirs-0", None, 2, 10)
+    held = {mine[0], mine[2]}
+    taken = await stream.take_back_unseen("mine-0", held, 10)
+    assert [entry_id for entry_id, _ in taken] == [mine[1], mine[3]]
+    assert all(fields[b"type"] == b"commit" for _, fields in taken)
+    counts = await stream.delivery_counts(mine)
+    assert counts == {mine[0]: 1, mine[1]: 2, mine[2]: 1, mine[3]: 2}
+    assert len(await stream.take_back_unseen("mine-0", held, 1)) == 1, "at most `count`"
