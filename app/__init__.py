@@ -13,13 +13,21 @@ def __getattr__(name: str) -> Any:
     if name != "app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from app.application import build_app
+    from app.indexing.collections.generic import ANY_COLLECTION
     from app.indexing.handlers import IndexingHandlers
     from app.maintenance import schedule_tombstone_expiry
-    from app.settings import Settings
+    from app.observability import Observability
+    from app.settings import ConfigurationError, Settings
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        # Before logging is set up: the interpreter prints this one line to stderr, exit status 1.
+        raise SystemExit(f"appview-indexer: cannot start: {exc}") from None
     handlers = IndexingHandlers(settings)
-    production = build_app(settings, handlers)
+    observability = Observability(settings, collections=set(handlers.registry.by_nsid) - {ANY_COLLECTION})
+    observability.watch_indexing(handlers)
+    production = build_app(settings, handlers, observability)
     schedule_tombstone_expiry(production, handlers, settings.tombstone_sweep_interval_s)
     globals()["app"] = production
     return production

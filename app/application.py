@@ -14,6 +14,7 @@ from mode import ServiceT
 from app.agents import register_agents
 from app.broker.handlers import BatchHandlers, BatchRunner, HandlersService
 from app.broker.topics import declare_topics
+from app.observability import Observability
 from app.settings import Settings, mask_redis_url
 
 # Faust's periodic offset commit. The transport already commits when a batch completes
@@ -44,9 +45,12 @@ class IndexerApp(faust.App):
     """A Faust app carrying the indexer settings, which the redis:// transport reads, and running
     the handlers' start/stop around everything else (first service started, last stopped)."""
 
-    def __init__(self, settings: Settings, handlers: BatchHandlers, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, handlers: BatchHandlers, observability: Observability, **options: Any
+    ) -> None:
         self.indexer_settings = settings
         self.handlers_service = HandlersService(handlers)
+        self.observability = observability
         super().__init__(**options)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
@@ -56,11 +60,22 @@ class IndexerApp(faust.App):
         await super().on_started()
         tune_garbage_collector()
 
+    async def on_stop(self) -> None:
+        """Faust stops reading and waits for the batches in flight; then the counts of the last
+        of them go to `cluster:metrics` (the consumer and its Redis client are still up)."""
+        await super().on_stop()
+        await self.observability.final_flush()
 
-def build_app(settings: Settings, handlers: BatchHandlers) -> faust.App:
+
+def build_app(
+    settings: Settings, handlers: BatchHandlers, observability: Observability | None = None
+) -> faust.App:
+    """The worker's app; `observability` defaults to the signals that need no indexing handlers."""
+    observability = observability or Observability(settings)
     app = IndexerApp(
         settings,
         handlers,
+        observability,
         id="appview-indexer",
         # Faust prints the broker URL in its banner: it only selects the transport (by scheme) and
         # is shown masked; the transport connects with settings.redis_url.
@@ -79,6 +94,7 @@ def build_app(settings: Settings, handlers: BatchHandlers) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
     )
-    runner = BatchRunner(app, handlers)
+    observability.install(app)
+    runner = BatchRunner(app, handlers, observability)
     register_agents(app, declare_topics(app), runner, concurrency=settings.parallel_consumers)
     return app

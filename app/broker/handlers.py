@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -22,6 +24,9 @@ from app.events import (
     IdentityEvent,
     StreamEvent,
 )
+from app.settings import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=StreamEvent)
 
@@ -58,7 +63,13 @@ class HandlersService(Service):
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     async def on_start(self) -> None:
-        await self.handlers.start()
+        try:
+            await self.handlers.start()
+        except ConfigurationError as exc:
+            # Something only the operator can fix (a schema behind, a missing setting): one line
+            # saying what to do, exit status 1, no traceback.
+            logger.critical("Cannot start: %s", exc)
+            raise SystemExit(1) from None
         self.handlers_started = True
 
     async def on_stop(self) -> None:
@@ -68,6 +79,14 @@ class HandlersService(Service):
             await self.handlers.stop()
 
 
+class BatchObserver(Protocol):
+    """Told of every settled batch (app.observability.Observability): metrics, the progress line."""
+
+    def batch_settled(
+        self, kind: str, events: Sequence[StreamEvent], letters: Sequence[DeadLetter], seconds: float
+    ) -> None: ...
+
+
 class BatchRunner:
     """What each agent calls with its batch: apply it, write its dead letters, mark it done.
 
@@ -75,9 +94,16 @@ class BatchRunner:
     entries once Faust commits past it; a batch that never gets here is never acknowledged.
     """
 
-    def __init__(self, app: faust.App, handlers: BatchHandlers, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        handlers: BatchHandlers,
+        observer: BatchObserver,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
         self._app = app
         self._handlers = handlers
+        self._observer = observer
         self._backoff = backoff
 
     async def commits(self, batch: CommitBatch) -> None:
@@ -96,8 +122,10 @@ class BatchRunner:
         events: list[E],
         handle: Callable[[list[E]], Awaitable[Sequence[DeadLetter]]],
     ) -> None:
+        started = time.perf_counter()
         letters = await apply_batch(handle, events, kind=kind, backoff=self._backoff)
         consumer = self._app.consumer
         if not isinstance(consumer, RedisConsumer):
             raise TypeError(f"batches come from the redis:// transport, not {type(consumer).__name__}")
         await consumer.settle(batch, letters)
+        self._observer.batch_settled(kind, events, letters, time.perf_counter() - started)

@@ -19,6 +19,7 @@ from app.indexing.batch import BatchStats, apply_commit_plan, utc_now
 from app.indexing.expiry import Expired, expire_tombstones
 from app.indexing.plan import plan_commits
 from app.indexing.registry import registry
+from app.schema import require_schema_at_head
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,11 @@ class IndexingHandlers:
         self.known_dids = KnownDids()
 
     async def start(self) -> None:
+        """Open the pool, then wait for PostgreSQL and insist on a schema at Alembic head (raises
+        SchemaNotAtHead, a ConfigurationError, when it is missing or behind)."""
         if self.engine is None:
             self.engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
+        await require_schema_at_head(self.engine)
 
     async def stop(self) -> None:
         if self.engine is not None:
