@@ -5,13 +5,14 @@ environment against `Settings.from_env`), the worker's health probe is run for r
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -162,18 +163,38 @@ def test_database_url_matches_the_postgres_service(services):
     assert environment(services["migrate"])["DATABASE_URL"] == environment(services["worker"])["DATABASE_URL"]
 
 
-def test_worker_health_probe_really_probes_the_port(services):
-    """The probe runs here as in the container: 0 while the port listens, not 0 once it is closed."""
+class _Health(http.server.BaseHTTPRequestHandler):
+    """Answers like the worker's liveness route: 200 on /health/live while `status` says so."""
+
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/health/live" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_worker_health_probe_asks_the_liveness_route(services):
+    """The probe runs here as in the container: 0 while /health/live answers 200, not 0 when it
+    answers 503, nor once the port is closed."""
     test = services["worker"]["healthcheck"]["test"]
     assert test[1] == "python"
+    assert "/health/live" in test[-1]
     argv = [sys.executable, *test[2:]]
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    env = {**os.environ, **environment(services["worker"]), "WEB_PORT": str(port)}
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {**os.environ, **environment(services["worker"]), "WEB_PORT": str(server.server_address[1])}
     try:
         assert subprocess.run(argv, env=env, capture_output=True, timeout=20).returncode == 0
+        _Health.status = 503
+        assert subprocess.run(argv, env=env, capture_output=True, timeout=20).returncode != 0
     finally:
-        listener.close()
+        _Health.status = 200
+        server.shutdown()
+        server.server_close()
     assert subprocess.run(argv, env=env, capture_output=True, timeout=20).returncode != 0
 
 
