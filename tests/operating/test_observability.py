@@ -9,10 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +18,7 @@ from tests.broker.harness import FAUST, REPO_ROOT, Keys, free_port, push, wait_f
 from tests.conftest import create_database, drop_database
 from tests.indexing.running import drained, indexer
 from tests.migrations_support import upgrade
+from tests.operating.web import get, metric_values
 from tests.operating.workload import LIKE, assert_indexed, build, commit, did
 from tests.servers import Servers
 from tests.support.events import CID_1
@@ -35,19 +34,6 @@ def with_password(url: str, user: str | None = None) -> str:
         hide_password=False
     )
     return shown.replace("postgresql://", "redis://", 1) if url.startswith("redis://") else shown
-
-
-def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-async def get(port: int, path: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as reply:
-        return reply.status, await reply.text()
 
 
 @pytest.mark.slow

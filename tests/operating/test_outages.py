@@ -6,9 +6,12 @@ of state once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,9 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.broker.harness import Keys, Worker, commit, handled, pending_ids, push, wait_for
+from tests.broker.harness import Keys, Worker, commit, free_port, handled, pending_ids, push, wait_for
 from tests.indexing.running import drained, indexer
+from tests.operating.web import get, metric_values
 from tests.operating.workload import Workload, assert_indexed, build
 from tests.servers import Servers
 from tests.support.proxy import Proxy, proxy_to
@@ -25,6 +29,8 @@ from tests.support.proxy import Proxy, proxy_to
 pytestmark = pytest.mark.slow
 
 OUTAGE_S = 20.0
+
+WorkerFactory = Callable[[dict[str, str]], AbstractAsyncContextManager[Worker]]
 
 
 def workload() -> Workload:
@@ -39,14 +45,22 @@ async def entries_read(client: aioredis.Redis, keys: Keys) -> int:
 
 
 async def run_with_outage(
-    client: aioredis.Redis, keys: Keys, proxy: Proxy, worker_factory, total: int
+    client: aioredis.Redis, keys: Keys, proxy: Proxy, start: WorkerFactory, total: int, server: str
 ) -> tuple[Worker, float]:
     """Cut the proxy once a quarter of the entries were read, restore it 20 s later; return the
-    worker and the seconds from the restore to the stream drained."""
-    async with worker_factory() as worker:
+    worker and the seconds from the restore to the stream drained. During the outage the worker
+    is live but not ready, and its metrics say which server is down."""
+    port = free_port()
+    async with start({"WEB_PORT": str(port)}) as worker:
         await wait_for(lambda: _read_at_least(client, keys, total // 4), "a quarter read", 60, [worker])
         await proxy.cut()
         deadline = time.monotonic() + OUTAGE_S
+        await asyncio.sleep(3.0)
+        assert (await get(port, "/health/live"))[0] == 200
+        status, body = await get(port, "/health/ready")
+        assert status == 503 and not json.loads(body)[server.lower()].startswith("ok"), body
+        up = metric_values((await get(port, "/metrics"))[1])
+        assert up[("appview_indexer_server_up", (("server", server.lower()),))] == 0
         while time.monotonic() < deadline:
             assert worker.alive(), worker.log[-3000:]
             assert await client.xlen(keys.dead_letters) == 0, "dead-lettered during the outage"
@@ -56,6 +70,7 @@ async def run_with_outage(
         restored = time.monotonic()
         await wait_for(lambda: drained(client, keys, total), "the stream drained", 90, [worker])
         recovery = time.monotonic() - restored
+        assert (await get(port, "/health/ready"))[0] == 200
         assert await terminate(worker) == 0, worker.log[-3000:]
     return worker, recovery
 
@@ -102,8 +117,9 @@ async def test_postgresql_cut_away_mid_run(
             redis_client,
             keys,
             proxy,
-            lambda: indexer(redis_client, keys, servers.redis_url, proxied, tmp_path),
+            lambda env: indexer(redis_client, keys, servers.redis_url, proxied, tmp_path, env),
             len(work.entries),
+            "PostgreSQL",
         )
     print(f"\nPostgreSQL outage: drained {recovery:.1f} s after the restore")
     await assert_indexed(engine, work)
@@ -128,8 +144,9 @@ async def test_redis_cut_away_mid_run(
             redis_client,
             keys,
             proxy,
-            lambda: indexer(redis_client, keys, proxied, database_url_str, tmp_path),
+            lambda env: indexer(redis_client, keys, proxied, database_url_str, tmp_path, env),
             len(work.entries),
+            "Redis",
         )
     print(f"\nRedis outage: drained {recovery:.1f} s after the restore")
     await assert_indexed(engine, work)
