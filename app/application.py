@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import tempfile
 from collections.abc import Iterable
@@ -22,6 +23,11 @@ from app.settings import Settings, mask_redis_url
 # another was running, so it bounds how long a completed batch may wait for its XACK.
 ACK_INTERVAL_S = 0.2
 
+
+# Of SHUTDOWN_TIMEOUT_S, what is kept for the stop's tail once the batches in flight are done or
+# given up: the last XACKs and cluster:metrics increments, closing the pool, and Faust's own gathering
+# of tasks (a 1 s sentinel among them) before the process exits.
+SHUTDOWN_TAIL_S = 3.0
 
 # Faust insists on a data directory even without tables (it only creates it); keep it out of the
 # working tree, and share one between workers: without tables nothing is ever written there.
@@ -51,6 +57,8 @@ class IndexerApp(faust.App):
         self.indexer_settings = settings
         self.handlers_service = HandlersService(handlers)
         self.observability = observability
+        #: Event-loop time by which a stop must be complete (set when the stop begins).
+        self.shutdown_deadline: float | None = None
         super().__init__(**options)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
@@ -60,11 +68,39 @@ class IndexerApp(faust.App):
         await super().on_started()
         tune_garbage_collector()
 
+    def shutdown_remaining(self, keep_s: float = 0.0) -> float:
+        """Seconds left of SHUTDOWN_TIMEOUT_S, less `keep_s` for later stages (at least 0.5)."""
+        if self.shutdown_deadline is None:
+            return self.indexer_settings.shutdown_timeout_s
+        return max(0.5, self.shutdown_deadline - self.loop.time() - keep_s)
+
     async def on_stop(self) -> None:
-        """Faust stops reading and waits for the batches in flight; then the counts of the last
-        of them go to `cluster:metrics` (the consumer and its Redis client are still up)."""
+        """SIGTERM/SIGINT: Faust stops reading and waits for the batches in flight (bounded, see
+        `_consumer_wait_empty`); then the counts of the last of them go to `cluster:metrics` (the
+        consumer and its Redis client are still up; the consumer acknowledges after this)."""
+        self.shutdown_deadline = self.loop.time() + self.indexer_settings.shutdown_timeout_s
         await super().on_stop()
-        await self.observability.final_flush()
+        await self.observability.final_flush(self.shutdown_remaining(keep_s=SHUTDOWN_TAIL_S - 1.0))
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """Faust's wait for the batches in flight, bounded by SHUTDOWN_TIMEOUT_S (less the tail).
+
+        A batch held by an outage never completes; past the bound its agent is cancelled with the
+        rest, nothing of it is acknowledged, and its entries stay pending for the next start.
+        """
+        budget = self.shutdown_remaining(keep_s=SHUTDOWN_TAIL_S)
+        # Faust's wait swallows cancellation (Consumer._wait_for_ack): bound it from outside.
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        done, _ = await asyncio.wait({waiting}, timeout=budget)
+        if done:
+            return
+        logger.warning(
+            "Stopping with batches still in flight after %.1f s: they stay pending for the next start", budget
+        )
+        # Cancelling the actors ends their batches; Faust counts those messages as acknowledged, and
+        # the transport, seeing them not completed, leaves their entries pending (no XACK).
+        await self.agents.stop()
+        await asyncio.wait({waiting}, timeout=self.shutdown_remaining(keep_s=SHUTDOWN_TAIL_S - 1.0))
 
 
 def build_app(

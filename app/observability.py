@@ -52,7 +52,7 @@ PROGRESS_EVERY = 1_000
 CLUSTER_FLUSH_INTERVAL_S = 0.5
 GROUP_POLL_INTERVAL_S = 5.0
 HEARTBEAT_INTERVAL_S = 1.0
-#: Each readiness check (and the last flush at shutdown) gives up after this long.
+#: Each readiness check (and the last flush at shutdown) gives up after this long at most.
 PROBE_TIMEOUT_S = 3.0
 #: The `collection` label of every collection without a module of its own (bounded cardinality).
 OTHER_COLLECTION = "other"
@@ -361,10 +361,10 @@ class Observability:
                 raise
             # The transport reports Redis outages; the increments wait for the next flush.
 
-    async def final_flush(self) -> None:
+    async def final_flush(self, timeout_s: float) -> None:
         """The last increments, when the worker stops (bounded: Redis may be away)."""
         try:
-            await asyncio.wait_for(self.flush_cluster_metrics(), PROBE_TIMEOUT_S)
+            await asyncio.wait_for(self.flush_cluster_metrics(), min(timeout_s, PROBE_TIMEOUT_S))
         except TimeoutError:
             logger.warning("%s not updated with the last %s", self.cluster.key, self.cluster.increments())
 

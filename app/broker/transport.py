@@ -191,10 +191,18 @@ class RedisConsumer(Consumer):
                 self._to_ack.extend(delivery.entry_ids)
         if self._stream is None:
             return
+        # What is left of SHUTDOWN_TIMEOUT_S since the stop began (app.application.IndexerApp).
+        remaining = getattr(self.app, "shutdown_remaining", None)
+        timeout = remaining(keep_s=2.0) if remaining is not None else self.settings.shutdown_timeout_s
+        to_ack = len(self._to_ack)
         try:
-            await asyncio.wait_for(self._flush_acks(), timeout=self.settings.shutdown_timeout_s)
+            await asyncio.wait_for(self._flush_acks(), timeout=timeout)
         except TimeoutError:
-            logger.warning("Stopping with %d completed entries not acknowledged", len(self._to_ack))
+            logger.warning(
+                "Stopping before %d completed entries were all acknowledged: they stay pending and are "
+                "indexed again, to the same effect, on the next start",
+                to_ack,
+            )
 
     async def on_shutdown(self) -> None:
         if self._client is not None:

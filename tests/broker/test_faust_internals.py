@@ -199,7 +199,7 @@ async def test_getmany_converts_records_lazily_and_only_for_active_partitions(
         (
             faust.App._stop_consumer,
             "await self._consumer_wait_empty(consumer, self.log)",
-            "a graceful stop waits for the batches in flight",
+            "a graceful stop waits for the batches in flight (IndexerApp bounds the wait)",
         ),
     ],
     ids=lambda value: getattr(value, "__qualname__", None) or str(value)[:30],
