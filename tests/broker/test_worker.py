@@ -124,11 +124,17 @@ async def test_an_entry_held_in_flight_is_not_acknowledged_early(
 ) -> None:
     """One identity is held by its handler. Later identities finish but stay pending (Faust commits
     contiguously); commits, another agent's kind, are acknowledged meanwhile."""
-    entries = [identity("did:plc:hold", 1)] + [identity(f"did:plc:i{n}", n) for n in range(2, 5)]
-    entries += [commit(f"did:plc:c{n}", n) for n in range(5, 8)]
-    ids = await push(redis_client, keys.stream, entries)
-    held, later_identities, commits = ids[0], ids[1:4], ids[4:]
+    # The held identity is pushed and taken alone first: pushed together, the other pipeline's read
+    # of the next identity may reach Faust first and take the lower offset, legitimately.
+    held = (await push(redis_client, keys.stream, [identity("did:plc:hold", 1)]))[0]
     worker = make_worker(BATCH_SIZE="1", PARALLEL_CONSUMERS="2")
+    await wait_for(
+        lambda: _is(redis_client, keys.probe("holding"), held.encode()), "the entry held", workers=[worker]
+    )
+    entries = [identity(f"did:plc:i{n}", n) for n in range(2, 5)]
+    entries += [commit(f"did:plc:c{n}", n) for n in range(5, 8)]
+    ids = [held, *await push(redis_client, keys.stream, entries)]
+    later_identities, commits = ids[1:4], ids[4:]
 
     async def held_and_others_done() -> bool:
         counts = await handled(redis_client, keys)
@@ -452,6 +458,10 @@ async def test_a_live_worker_keeps_its_slow_entries_from_being_claimed(
     assert await handled(redis_client, keys) == {held: 1}
     assert "claimed" not in claimer.log
     assert [holder.terminate(), claimer.terminate()] == [0, 0]
+
+
+async def _is(client: aioredis.Redis, key: str, value: bytes) -> bool:
+    return await client.get(key) == value
 
 
 async def _has_consumer(client: aioredis.Redis, keys: Keys, name: str) -> bool:
