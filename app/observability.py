@@ -298,12 +298,23 @@ class Observability:
 
     def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """A task running `job` every `interval_s` after the previous run ended (a slow run, e.g.
-        against an unreachable Redis, delays the next instead of piling up)."""
+        against an unreachable Redis, delays the next instead of piling up). A failing job never
+        stops the worker: it is logged when it starts failing and tried again at the next tick."""
 
         async def loop() -> None:
+            failing = False
             while True:
                 await asyncio.sleep(interval_s)
-                await job()
+                try:
+                    await job()
+                except Exception as exc:
+                    if not failing:
+                        logger.warning(
+                            "%s failed (%s); trying again every %g s", job.__name__, summary(exc), interval_s
+                        )
+                    failing = True
+                else:
+                    failing = False
 
         loop.__name__ = loop.__qualname__ = job.__name__
         return loop
@@ -349,13 +360,21 @@ class Observability:
 
     # -- periodic work -----------------------------------------------------------------------------
 
-    async def flush_cluster_metrics(self) -> None:
+    def _cluster_client(self) -> aioredis.Redis | None:
+        """The Redis client to flush with, the dead-letter count brought up to date; None before
+        the consumer has started."""
         consumer, stream = self.consumer, self.stream
         if consumer is None or stream is None:
-            return
+            return None
         self.cluster.counts["errors"] = consumer.counters.dead_letters
+        return stream.client
+
+    async def flush_cluster_metrics(self) -> None:
+        client = self._cluster_client()
+        if client is None:
+            return
         try:
-            await self.cluster.flush(stream.client)
+            await self.cluster.flush(client)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -363,10 +382,18 @@ class Observability:
 
     async def final_flush(self, timeout_s: float) -> None:
         """The last increments, when the worker stops (bounded: Redis may be away)."""
+        client = self._cluster_client()
+        if client is None:
+            return
         try:
-            await asyncio.wait_for(self.flush_cluster_metrics(), min(timeout_s, PROBE_TIMEOUT_S))
-        except TimeoutError:
-            logger.warning("%s not updated with the last %s", self.cluster.key, self.cluster.increments())
+            await asyncio.wait_for(self.cluster.flush(client), min(timeout_s, PROBE_TIMEOUT_S))
+        except Exception as exc:  # Redis away, or anything else: stopping goes on regardless
+            logger.warning(
+                "%s not updated with the last %s (%s)",
+                self.cluster.key,
+                self.cluster.increments(),
+                summary(exc),
+            )
 
     async def poll_group(self) -> None:
         consumer, stream = self.consumer, self.stream

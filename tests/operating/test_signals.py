@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 import redis.asyncio as aioredis
 
-from app.observability import ClusterMetrics, Progress
+from app.observability import ClusterMetrics, Observability, Progress
+from app.settings import Settings
 
 
 class Clock:
@@ -52,3 +54,24 @@ async def test_cluster_metrics_add_what_changed_since_the_last_flush(
     await cluster.flush(redis_client)
     stored = {name.decode(): int(value) for name, value in (await redis_client.hgetall(key)).items()}
     assert stored == {"totalEvents": 110, "#commit": 95, "#identity": 2, "#account": 3, "errors": 1}
+
+
+async def test_a_failing_periodic_job_is_logged_once_and_never_stops_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs = 0
+
+    async def poll_group() -> None:
+        nonlocal runs
+        runs += 1
+        if runs < 5:
+            raise RuntimeError("WRONGTYPE")
+
+    task = asyncio.create_task(Observability(Settings())._every(0.001, poll_group)())
+    caplog.set_level(logging.WARNING, logger="app.observability")
+    while runs < 8:
+        await asyncio.sleep(0.005)
+    task.cancel()
+    assert [record.getMessage() for record in caplog.records] == [
+        "poll_group failed (RuntimeError: WRONGTYPE); trying again every 0.001 s"
+    ]
