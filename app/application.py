@@ -103,6 +103,18 @@ class IndexerApp(faust.App):
         await asyncio.wait({waiting}, timeout=self.shutdown_remaining(keep_s=SHUTDOWN_TAIL_S - 1.0))
 
 
+def indexer_logging(level: str) -> dict[str, Any]:
+    """LOG_LEVEL (the old worker's variable) for our own loggers, merged into Faust's logging set-up.
+
+    Faust's handler takes the level of `faust worker -l` (warn by default), which would hide the
+    `Processed N events` line at INFO; our loggers get a handler of their own at LOG_LEVEL."""
+    return {
+        "merge": True,
+        "handlers": {"indexer": {"class": "logging.StreamHandler", "formatter": "default", "level": level}},
+        "loggers": {"app": {"level": level, "handlers": ["indexer"], "propagate": False}},
+    }
+
+
 def build_app(
     settings: Settings, handlers: BatchHandlers, observability: Observability | None = None
 ) -> faust.App:
@@ -113,6 +125,7 @@ def build_app(
         handlers,
         observability,
         id="appview-indexer",
+        logging_config=indexer_logging(settings.log_level),
         # Faust prints the broker URL in its banner: it only selects the transport (by scheme) and
         # is shown masked; the transport connects with settings.redis_url.
         broker=mask_redis_url(settings.redis_url),

@@ -87,12 +87,12 @@ class Progress:
         self.clock = clock
         self.total = 0
         self._next_line_at = every
-        self._since: float | None = None  # when the events of the next line started
+        # When the events of the next line started: for the first line, the worker's start (a batch
+        # is counted when it completes, so starting at the first count gave absurd first rates).
+        self._since = clock()
         self._since_total = 0
 
     def add(self, events: int) -> None:
-        if self._since is None:
-            self._since = self.clock()
         self.total += events
         if self.total < self._next_line_at:
             return
