@@ -23,6 +23,20 @@ async def drained(client: aioredis.Redis, keys: Keys, expected_reads: int) -> bo
     return group is not None and (group["entries-read"] or 0) >= expected_reads and group["pending"] == 0
 
 
+async def entries_read(client: aioredis.Redis, keys: Keys) -> int:
+    groups = await client.xinfo_groups(keys.stream)
+    group = next((g for g in groups if g["name"].decode() == keys.group), None)
+    return int(group["entries-read"] or 0) if group else 0
+
+
+async def read_at_least(client: aioredis.Redis, keys: Keys, n: int) -> bool:
+    """The group has read `n` entries (a point mid-run at which a test interrupts something)."""
+    try:
+        return await entries_read(client, keys) >= n
+    except aioredis.ResponseError:
+        return False
+
+
 @asynccontextmanager
 async def indexer(
     client: aioredis.Redis,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.broker.harness import Keys, Worker, commit, free_port, handled, pending_ids, push, wait_for
-from tests.indexing.running import drained, indexer
+from tests.indexing.running import drained, indexer, read_at_least
 from tests.operating.web import get, metric_values
 from tests.operating.workload import Workload, assert_indexed, build
 from tests.servers import Servers
@@ -38,12 +38,6 @@ def workload() -> Workload:
     return build(posts=40, likes_per_post=375, follows=4_900, identities=30, accounts=30)
 
 
-async def entries_read(client: aioredis.Redis, keys: Keys) -> int:
-    groups = await client.xinfo_groups(keys.stream)
-    group = next((g for g in groups if g["name"].decode() == keys.group), None)
-    return int(group["entries-read"] or 0) if group else 0
-
-
 async def run_with_outage(
     client: aioredis.Redis, keys: Keys, proxy: Proxy, start: WorkerFactory, total: int, server: str
 ) -> tuple[Worker, float]:
@@ -52,7 +46,7 @@ async def run_with_outage(
     is live but not ready, and its metrics say which server is down."""
     port = free_port()
     async with start({"WEB_PORT": str(port)}) as worker:
-        await wait_for(lambda: _read_at_least(client, keys, total // 4), "a quarter read", 60, [worker])
+        await wait_for(lambda: read_at_least(client, keys, total // 4), "a quarter read", 60, [worker])
         await proxy.cut()
         deadline = time.monotonic() + OUTAGE_S
         await asyncio.sleep(3.0)
@@ -91,13 +85,6 @@ async def terminate(worker: Worker, timeout: float = 30.0) -> int:
     assert worker.process is not None
     worker.process.send_signal(signal.SIGTERM)
     return await asyncio.to_thread(worker.process.wait, timeout)
-
-
-async def _read_at_least(client: aioredis.Redis, keys: Keys, n: int) -> bool:
-    try:
-        return await entries_read(client, keys) >= n
-    except aioredis.ResponseError:
-        return False
 
 
 async def test_postgresql_cut_away_mid_run(

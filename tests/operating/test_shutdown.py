@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.broker.harness import Keys, pending_ids, push, wait_for
-from tests.indexing.running import drained, indexer
-from tests.operating.test_outages import entries_read, terminate
+from tests.indexing.running import drained, indexer, read_at_least
+from tests.operating.test_outages import terminate
 from tests.operating.workload import Workload, assert_indexed, build
 from tests.servers import Servers
 from tests.support.proxy import proxy_to
@@ -30,13 +30,6 @@ SHUTDOWN_TIMEOUT_S = 8
 def workload() -> Workload:
     # 30 posts + 30 x 200 likes + 1,940 follows + 15 identity + 15 account events = 8,000 entries.
     return build(posts=30, likes_per_post=200, follows=1_940, identities=15, accounts=15)
-
-
-async def read_at_least(client: aioredis.Redis, keys: Keys, n: int) -> bool:
-    try:
-        return await entries_read(client, keys) >= n
-    except aioredis.ResponseError:
-        return False
 
 
 async def test_sigterm_mid_run_then_a_restart_completes_the_run(
