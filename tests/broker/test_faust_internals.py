@@ -231,3 +231,26 @@ async def test_a_delivery_that_reached_its_agent_is_never_offered_again(consumer
     assert consumer._to_ack == [b"1-1"]
     assert await consumer._getmany({COMMITS}, 0.05) == {}
     assert handed == [message]
+
+
+async def test_a_completed_delivery_waiting_for_the_commit_holds_no_events(consumer: RedisConsumer) -> None:
+    """Faust commits contiguously, so completed batches can wait behind a slow one for a while; they
+    must not keep their decoded events alive meanwhile (most of the worker's memory, measured), and
+    are still acknowledged by the commit that releases them."""
+    consumer._assigned = {COMMITS}
+    slow, done = delivery(consumer, COMMITS, b"1-1"), delivery(consumer, COMMITS, b"1-2")
+    done.batch.events = [object()]  # type: ignore[list-item]
+    consumer._pipelines[0].in_flight = 2
+    for made in (slow, done):
+        consumer._queue(made)
+    records = await consumer._getmany({COMMITS}, 0.1)
+    messages = [consumer._to_message(COMMITS, record) for record in records[COMMITS]]
+    await consumer.settle(done.batch, [])
+    consumer._acked[COMMITS].append(messages[1].offset)
+    await consumer.commit()
+    assert consumer._to_ack == [], "committed past the slow batch"
+    assert done.batch.events == [], "a completed batch kept its events while waiting for the commit"
+    await consumer.settle(slow.batch, [])
+    consumer._acked[COMMITS].append(messages[0].offset)
+    assert await consumer.commit()
+    assert sorted(consumer._to_ack) == [b"1-1", b"1-2"]
