@@ -64,6 +64,10 @@ CLUSTER_FIELDS = ("totalEvents", "#commit", "#identity", "#account", "errors")
 disable_created_metrics()
 
 _PREFIX = "appview_indexer_"
+
+# The hot path of a batch, in order: XREADGROUP, decoding entries, planning (normalise, validate,
+# rows), the transaction. Each part counts its own wall seconds (stage_seconds).
+STAGES = ("read", "decode", "plan", "database")
 # BatchStats field → (metric name, help): what the indexing handlers count anyway.
 _INDEXING_TOTALS = {
     "applied": ("ops_applied", "Operations that won the version gate and were written"),
@@ -155,6 +159,20 @@ class _ReadAtScrape(Collector):
                 "Entries of a `type` other than commit, identity and account: acknowledged and skipped",
                 sum(counters.unknown_types.values()),
             )
+        stages = CounterMetricFamily(
+            f"{_PREFIX}stage_seconds",
+            "Wall seconds spent per stage of the hot path (read, decode, plan, database), summed over "
+            "concurrent pipelines and batches",
+            labels=["stage"],
+        )
+        stage_seconds: collections.Counter[str] = collections.Counter()
+        if consumer is not None:
+            stage_seconds.update(consumer.counters.stage_seconds)
+        if self.observability.indexing is not None:
+            stage_seconds.update(self.observability.indexing.stage_seconds)
+        for stage in STAGES:
+            stages.add_metric([stage], stage_seconds.get(stage, 0.0))
+        yield stages
         up = GaugeMetricFamily(
             f"{_PREFIX}server_up",
             "1 while the server answers the worker's own operations, 0 during an outage",

@@ -21,8 +21,10 @@ measures the catch-up rate. With `--rate R`, the workers start first and the wor
 entries) is pushed at R entries/s in 100 ms steps; every second the lag is sampled as the age of the
 oldest entry not yet acknowledged (Redis entry ids carry their push time) and as a count of entries.
 
-The worker does not expose per-stage timings (read/decode, plan, database) yet, so there is no
-per-stage column: profile the worker (e.g. py-spy) for that.
+Where the time goes (bench/profile.py): the worker's stage timers read from its /metrics once drained
+(wall seconds per stage: read, decode, plan, database; summed over concurrent pipelines), the CPU
+seconds of the worker processes and of their PostgreSQL sessions (from /proc), and the share of
+samples in which a busy session was running, waiting on a lock or waiting for the worker.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +53,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
 from bench.checks import PAIR_TABLES, Check, pair_differences, table_checks
+from bench.profile import DatabaseSessions, cpu_seconds, shares, stage_seconds
 from bench.workload import Fields, PushReport, Workload, push, write_expected
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -125,8 +129,8 @@ class GroupState:
 class Samples:
     """What the sampler saw while the workers ran."""
 
+    sessions: DatabaseSessions
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, total MB)
-    max_connections: int = 0
     lag_s: list[tuple[float, float, int]] = field(default_factory=list)  # (t, lag seconds, lag entries)
 
 
@@ -137,9 +141,11 @@ class Workers:
         self.options = options
         self.run_dir = run_dir
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.ports: list[int] = []
         self.logs: list[TextIO] = []
 
     def start(self) -> None:
+        self.ports = [free_port() for _ in range(self.options.workers)]
         for index in range(self.options.workers):
             log_path = self.run_dir / f"worker-{index}.log"
             log = log_path.open("w")
@@ -166,7 +172,7 @@ class Workers:
             "REDIS_STREAM_KEY": options.stream,
             "REDIS_CONSUMER_GROUP": options.group,
             "CONSUMER_ID": f"bench-worker-{index}",
-            "WEB_PORT": str(free_port()),
+            "WEB_PORT": str(self.ports[index]),
             "DEAD_LETTER_STREAM": options.dead_letters,
             "METRICS_HASH_KEY": options.metrics_hash,
             "LOG_LEVEL": "WARNING",
@@ -300,11 +306,6 @@ async def lag(client: aioredis.Redis, options: Options, state: GroupState) -> tu
     return max(0.0, (now_ms - min(oldest)) / 1000), behind
 
 
-async def connections(conn: asyncpg.Connection, database: str) -> int:
-    query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = $2"
-    return int(await conn.fetchval(query, APPLICATION_NAME, database))
-
-
 # -- measuring -----------------------------------------------------------------------------------------
 
 
@@ -318,10 +319,10 @@ class Timeline:
 async def sample_resources(
     workers: Workers, pg: asyncpg.Connection, options: Options, samples: Samples, started: float
 ) -> None:
-    """RSS and database connections every SAMPLE_POLL_S, until cancelled."""
+    """RSS and database sessions every SAMPLE_POLL_S, until cancelled."""
     while True:
         samples.rss_mb.append((time.monotonic() - started, sum(workers.rss_mb())))
-        samples.max_connections = max(samples.max_connections, await connections(pg, options.database))
+        await samples.sessions.sample(pg)
         await asyncio.sleep(SAMPLE_POLL_S)
 
 
@@ -411,7 +412,7 @@ async def measure(options: Options, run_dir: Path) -> dict[str, Any]:
     write_expected(run_dir / "expected.json", expected)
 
     workers = Workers(options, run_dir)
-    samples = Samples()
+    samples = Samples(DatabaseSessions(APPLICATION_NAME, options.database))
     timeline = Timeline()
     pushed = [0 if rate_mode else total]
     pg = await asyncpg.connect(options.admin_database_url)
@@ -428,6 +429,11 @@ async def measure(options: Options, run_dir: Path) -> dict[str, Any]:
         final = await wait_drained(client, workers, options, total, timeline, pushed)
         peak_rss = workers.rss_mb("VmHWM")
         samples.rss_mb.append((time.monotonic() - timeline.started, sum(workers.rss_mb())))
+        await samples.sessions.sample(pg)
+        worker_cpu = [cpu_seconds(process.pid) or 0.0 for process in workers.processes]
+        stages: Counter[str] = Counter()
+        for port in workers.ports:
+            stages.update(await asyncio.to_thread(stage_seconds, port))
     finally:
         for task in tasks:
             task.cancel()
@@ -460,12 +466,20 @@ async def measure(options: Options, run_dir: Path) -> dict[str, Any]:
         "first_read_to_drained_s": elapsed,
         "start_to_first_read_s": timeline.first_read - timeline.started,
         "peak_rss_mb": peak_rss,
-        "max_db_connections": samples.max_connections,
+        "max_db_connections": samples.sessions.max_connections,
         "db_connection_bound": options.workers * (options.pool_size or DEFAULT_POOL_SIZE),
         "dead_letters": dead_letters,
         "entries_read": final.read,
         "worker_exit_codes": exit_codes,
-        "stage_shares": None,  # not exposed by the worker
+        "stage_seconds": dict(stages),
+        "stage_shares": shares(stages),
+        "cpu": {
+            "worker_s": worker_cpu,
+            "postgresql_s": samples.sessions.cpu_seconds,
+            "worker_us_per_event": sum(worker_cpu) / total * 1e6,
+            "postgresql_us_per_event": samples.sessions.cpu_seconds / total * 1e6,
+        },
+        "db_session_states": samples.sessions.state_shares(),
     }
     if push_report is not None:
         figures["push"] = {
@@ -573,9 +587,23 @@ def render(run: dict[str, Any]) -> str:
         for check in failed
     ]
     rows += [("  pair", line) for line in run["result"]["pair_differences"]]
-    rows.append(("stage shares", "not exposed by the worker"))
+    rows.append(("stage shares", _percentages(figures["stage_shares"]) + "  (wall, summed over pipelines)"))
+    cpu = figures["cpu"]
+    rows.append(
+        (
+            "CPU",
+            f"worker {sum(cpu['worker_s']):.1f} s ({cpu['worker_us_per_event']:.0f} µs/event), "
+            f"PostgreSQL sessions {cpu['postgresql_s']:.1f} s "
+            f"({cpu['postgresql_us_per_event']:.0f} µs/event)",
+        )
+    )
+    rows.append(("DB sessions", _percentages(figures["db_session_states"]) + "  (busy samples)"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _percentages(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.0%}" for name, share in values.items()) or "none"
 
 
 def parse(argv: list[str] | None) -> Options:

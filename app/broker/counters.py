@@ -15,3 +15,6 @@ class AdapterCounters:
     unknown_types: Counter[str] = field(default_factory=Counter)
     #: Dead letters written: entries the adapter rejected plus those the handlers gave back.
     dead_letters: int = 0
+    #: Wall seconds in XREADGROUP (reply parsing included; when the stream is idle, also the wait
+    #: for new entries) and in decoding entries, summed over the pipelines.
+    stage_seconds: Counter[str] = field(default_factory=Counter)

@@ -498,6 +498,7 @@ class RedisConsumer(Consumer):
             started = REDIS.clock()
             try:
                 entries, counts = await self._read(pipeline)
+                self.counters.stage_seconds["read"] += REDIS.clock() - started
                 if entries and not self._stopping():
                     await self._accept(pipeline, entries, counts)
             except Exception as exc:
@@ -568,6 +569,7 @@ class RedisConsumer(Consumer):
         letters: list[dict[str | bytes, str | bytes]] = []
         settled: list[bytes] = []
         by_kind: dict[str, tuple[list[bytes], list[StreamEvent]]] = {}
+        decoding = time.perf_counter()
         for entry_id, fields in entries:
             deliveries = 1 if counts is None else counts.get(entry_id, 1)
             if not fields:
@@ -591,6 +593,7 @@ class RedisConsumer(Consumer):
             else:
                 self.counters.unknown_types[decoded.type] += 1
                 settled.append(entry_id)
+        self.counters.stage_seconds["decode"] += time.perf_counter() - decoding
         if settled:
             await retry_transient(
                 lambda: self.stream.dead_letter(letters, settled),

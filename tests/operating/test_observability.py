@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.observability import STAGES
 from tests.broker.harness import FAUST, REPO_ROOT, Keys, free_port, push, wait_for
 from tests.conftest import create_database, drop_database
 from tests.indexing.running import drained, indexer
@@ -106,6 +107,14 @@ async def test_metrics_hash_and_health_after_a_known_workload(
     assert value("appview_indexer_batch_seconds_count", kind="commit") == value(
         "appview_indexer_batch_size_count", kind="commit"
     )
+    stages = {stage: value("appview_indexer_stage_seconds_total", stage=stage) for stage in STAGES}
+    assert all(seconds > 0 for seconds in stages.values()), stages
+    # Planning happens inside a batch's handling, which batch_seconds times whole (the transactions
+    # too, but a batch's shards run side by side, so their sum may exceed it).
+    handled = sum(
+        value("appview_indexer_batch_seconds_sum", kind=kind) for kind in ("commit", "identity", "account")
+    )
+    assert stages["plan"] < handled, (stages, handled)
     assert value("appview_indexer_group_lag") == 0
     assert value("appview_indexer_group_pending") == 0
     assert value("appview_indexer_worker_pending") == 0
