@@ -2,14 +2,24 @@
 
 Order of work, the same for every batch so concurrent batches take row locks in the same order
 (every statement's rows are sorted by key):
-1. `users` rows for every DID the batch names;
-2. the version gate: one upsert into `record_versions` decides which ops are newer than what the
+1. the version gate: one upsert into `record_versions` decides which ops are newer than what the
    database holds (older ones are stale and skipped; a delete leaves a tombstone);
-3. removal of the rows the winning ops replace or delete (an update is a delete and a create at one
-   version), with the counters, feed items, notifications and aside records that hang off them;
-4. insertion of the new rows; a second record of a pair that is already live waits aside;
-5. feed items, notifications and counter deltas, each as one multi-row statement.
+2. removal of the rows the winning ops replace or delete (an update is a delete and a create at one
+   version), with the feed items, notifications and aside records that hang off them;
+3. insertion of the new rows; a second record of a pair that is already live waits aside;
+4. feed items and notifications, each as one multi-row statement;
+5. the finishing step, under FINISH_LOCK: `users` rows for the accounts the batch names, the
+   collections whose rows other repositories' ops write too (`Collection.shared_rows`), and the
+   counter deltas.
 Counters move by exactly the rows a statement returned as inserted or deleted, so a replay moves none.
+
+Steps 1 to 4 write rows keyed by the batch's own records; app.indexing.shards keeps two concurrent
+transactions from sharing a repository, so they run side by side without waiting for each other.
+The rows of step 5 are everyone's: a popular post's counter, a new account named by many batches.
+Concurrent upserts of them wait for each other's commits, and multi-row upserts of new keys deadlock
+even in sorted order (seen in the benchmark, once a second every few seconds). So one transaction at
+a time finishes (across worker processes too), from the advisory lock to its commit: a few
+milliseconds per batch.
 """
 
 from __future__ import annotations
@@ -46,6 +56,12 @@ _UTC_NOW = func.timezone("utc", func.now())
 # batch can slip an old record of a deleted account in between a purge and its tombstone.
 PURGE_LOCK = 0x61707076  # "appv"
 
+
+# Held from the start of a commit batch's finishing step to its commit; see the module docstring.
+FINISH_LOCK = 0x61707066  # "appf"
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 
 # Advisory locks taken in the order of the array (no sort node between unnest and the lock calls).
 _LOCK_KEYS = text("SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key")
@@ -98,19 +114,21 @@ class BatchWriter:
         return [dict(row) for row in result.mappings()]
 
     async def insert_ignoring_conflicts(
-        self, table: Table, rows: list[Row], returning: tuple[str, ...] = ()
-    ) -> list[Row]:
-        """INSERT … ON CONFLICT DO NOTHING; the `returning` columns of the rows PostgreSQL really
-        inserted come back (only those: the caller has the rest, and every column sent back costs)."""
+        self, table: Table, rows: list[Row], returning: str | None = None
+    ) -> list[Any]:
+        """INSERT … ON CONFLICT DO NOTHING; the `returning` column's values of the rows PostgreSQL
+        really inserted come back (only that: the caller has the rest, and every column sent back
+        costs)."""
         if not rows:
             return []
         names = insertable_names(table, rows[0])
         statement = pg_insert(table).from_select(names, rows_select(table, names)).on_conflict_do_nothing()
         params = rows_param(names, rows)
-        if not returning:
+        if returning is None:
             await self.conn.execute(statement, params)
             return []
-        return await self.rows(statement.returning(*(table.c[name] for name in returning)), params)
+        result = await self.conn.execute(statement.returning(table.c[returning]), params)
+        return list(result.scalars())
 
     async def delete_by(self, table: Table, column: str, keys: list[str]) -> list[Row]:
         if not keys:
@@ -203,7 +221,9 @@ class BatchWriter:
         if collection.insert_rows is not None:
             inserted = await collection.insert_rows(self, rows)
         else:
-            inserted = await self.insert_ignoring_conflicts(collection.table, rows, returning=("uri",))
+            inserted = [
+                {"uri": uri} for uri in await self.insert_ignoring_conflicts(collection.table, rows, "uri")
+            ]
         self.stats.inserted += len(inserted)
         parsed = {row["uri"]: row for row in rows}
         live = [parsed[row["uri"]] | row for row in inserted]
@@ -349,12 +369,18 @@ class BatchWriter:
                 }
 
     async def flush(self) -> None:
+        await self.write_effects()
+        await self.apply_counters()
+
+    async def write_effects(self) -> None:
+        """The feed items and notifications of the rows inserted so far."""
         await self.insert_ignoring_conflicts(FeedItem.__table__, _sorted(self.feed_items))
         inserted = await self.insert_ignoring_conflicts(
-            Notification.__table__, _sorted(self.notifications), returning=("uri",)
+            Notification.__table__, _sorted(self.notifications), returning="uri"
         )
         self.stats.notifications += len(inserted)
-        await self.apply_counters()
+        self.feed_items.clear()
+        self.notifications.clear()
 
     async def apply_counters(self) -> None:
         aggregates: dict[str, dict[str, int]] = defaultdict(dict)
@@ -405,8 +431,7 @@ async def apply_commit_plan(
 
     `new_dids`: the DIDs that may still lack a `users` row (default: every DID the batch names)."""
     writer = BatchWriter(conn, now)
-    await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": PURGE_LOCK})
-    await writer.ensure_users(plan.dids if new_dids is None else new_dids)
+    await conn.execute(_LOCK_SHARED, {"key": PURGE_LOCK})
     ops = await writer.drop_dead_accounts(plan.ops)
     winners = await writer.gate(ops)
     writer.stats.applied = len(winners)
@@ -419,13 +444,20 @@ async def apply_commit_plan(
             removals.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.ref.uri)
         if op.row is not None:
             creations.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.row)
-    for nsid in sorted(removals):
-        collection, uris = removals[nsid]
-        await writer.delete_records(collection, uris)
-    for nsid in sorted(creations):
-        collection, rows = creations[nsid]
-        await writer.insert_records(collection, rows)
-    await writer.flush()
+    for shared in (False, True):
+        if shared:
+            await writer.write_effects()
+            await conn.execute(_LOCK, {"key": FINISH_LOCK})
+            await writer.ensure_users(plan.dids if new_dids is None else new_dids)
+        for nsid in sorted(removals):
+            collection, uris = removals[nsid]
+            if collection.shared_rows is shared:
+                await writer.delete_records(collection, uris)
+        for nsid in sorted(creations):
+            collection, rows = creations[nsid]
+            if collection.shared_rows is shared:
+                await writer.insert_records(collection, rows)
+    await writer.apply_counters()
     return writer.stats
 
 

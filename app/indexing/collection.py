@@ -121,3 +121,12 @@ class Collection:
     # Tables whose rows are not keyed by the record URI (profiles live in `users`) bring their own.
     insert_rows: Callable[[BatchWriter, list[Row]], Awaitable[list[Row]]] | None = None
     delete_rows: Callable[[BatchWriter, list[str]], Awaitable[list[Row]]] | None = None
+    # Writes rows that ops of other repositories write too (`users`, `post_aggregations`): applied in
+    # the batch's finishing step, which one transaction at a time runs (app.indexing.batch).
+    shared_rows: bool = False
+
+    def __post_init__(self) -> None:
+        if self.shared_rows and (self.notify or self.feed_item or self.pair or self.counters):
+            raise ValueError(
+                f"{self.nsid}: the finishing step writes no notifications, feed items, pairs, counters"
+            )

@@ -7,18 +7,22 @@ which retries the whole batch; nothing here acknowledges anything.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import create_engine
 from app.events import AccountEvent, CommitEvent, DeadLetter, IdentityEvent
 from app.indexing.accounts import apply_accounts, apply_identities
 from app.indexing.batch import BatchStats, apply_commit_plan, utc_now
 from app.indexing.expiry import Expired, expire_tombstones
-from app.indexing.plan import plan_commits
+from app.indexing.plan import CommitPlan, merge, plan_commits, split_by_repo
 from app.indexing.registry import registry
+from app.indexing.shards import Shards
 from app.schema import require_schema_at_head
 from app.settings import Settings
 
@@ -55,6 +59,11 @@ class IndexingHandlers:
         self.registry = registry()
         self.totals = BatchStats()
         self.known_dids = KnownDids()
+        #: Wall seconds planning batches and inside their transactions (statements built, sent and
+        #: waited for, commit included), summed over concurrent batches: where a batch's time goes.
+        self.stage_seconds: Counter[str] = Counter()
+        #: One shard per pipeline: as many transactions of commits at once as batches in flight.
+        self.shards = Shards(settings.parallel_consumers, self._apply_commits)
 
     async def start(self) -> None:
         """Open the pool, then wait for PostgreSQL and insist on a schema at Alembic head (raises
@@ -72,23 +81,40 @@ class IndexingHandlers:
             raise RuntimeError("IndexingHandlers.start() was not awaited")
         return self.engine
 
-    async def commits(self, events: list[CommitEvent]) -> Sequence[DeadLetter]:
-        plan = plan_commits(events, self.registry.lookup)
-        if plan.ops:
-            new_dids = self.known_dids.unknown(plan.dids)
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        started = time.perf_counter()
+        try:
             async with self._engine().begin() as conn:
-                stats = await apply_commit_plan(conn, plan, utc_now(), new_dids)
-            self.known_dids.remember(new_dids)
-            self._add(stats)
+                yield conn
+        finally:
+            self.stage_seconds["database"] += time.perf_counter() - started
+
+    async def commits(self, events: list[CommitEvent]) -> Sequence[DeadLetter]:
+        started = time.perf_counter()
+        plan = plan_commits(events, self.registry.lookup)
+        parts = split_by_repo(plan, self.shards.count, self.shards.of)
+        self.stage_seconds["plan"] += time.perf_counter() - started
+        await self.shards.submit([part if part.ops else None for part in parts])
         self.totals.stale += plan.superseded
         return plan.dead_letters
 
+    async def _apply_commits(self, parts: Sequence[CommitPlan]) -> None:
+        """One shard's transaction: the parts several batches queued for it, as one plan."""
+        plan = merge(parts)
+        new_dids = self.known_dids.unknown(plan.dids)
+        async with self._transaction() as conn:
+            stats = await apply_commit_plan(conn, plan, utc_now(), new_dids)
+        self.known_dids.remember(new_dids)
+        stats.stale += plan.superseded
+        self._add(stats)
+
     async def identities(self, events: list[IdentityEvent]) -> Sequence[DeadLetter]:
-        async with self._engine().begin() as conn:
+        async with self._transaction() as conn:
             return await apply_identities(conn, events)
 
     async def accounts(self, events: list[AccountEvent]) -> Sequence[DeadLetter]:
-        async with self._engine().begin() as conn:
+        async with self._transaction() as conn:
             dead, stats = await apply_accounts(conn, events, self.registry, utc_now())
         self._add(stats)
         return dead

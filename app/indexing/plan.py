@@ -6,7 +6,7 @@ valid ops of the same commit go on; a commit whose repo is not a valid DID is de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,12 +65,45 @@ def plan_commits(events: Iterable[CommitEvent], lookup: Callable[[str], Collecti
                 newest[planned.ref.uri] = planned
             else:
                 plan.superseded += 1
-    for planned in newest.values():
-        plan.dids.add(planned.ref.did)
-        if planned.row is not None and planned.collection.named_dids is not None:
-            plan.dids.update(planned.collection.named_dids(planned.row))
     plan.ops = list(newest.values())
+    plan.dids = dids_named(plan.ops)
     return plan
+
+
+def dids_named(ops: Iterable[PlannedOp]) -> set[str]:
+    """The accounts the ops' rows refer to (repositories and subjects): each needs a `users` row."""
+    dids: set[str] = set()
+    for planned in ops:
+        dids.add(planned.ref.did)
+        if planned.row is not None and planned.collection.named_dids is not None:
+            dids.update(planned.collection.named_dids(planned.row))
+    return dids
+
+
+def split_by_repo(plan: CommitPlan, parts: int, part_of: Callable[[str], int]) -> list[CommitPlan]:
+    """The plan's ops in `parts` plans by repository (`part_of(did)`); dead letters stay behind."""
+    ops: list[list[PlannedOp]] = [[] for _ in range(parts)]
+    for planned in plan.ops:
+        ops[part_of(planned.ref.did)].append(planned)
+    return [CommitPlan(ops=part, dids=dids_named(part)) for part in ops]
+
+
+def merge(plans: Sequence[CommitPlan]) -> CommitPlan:
+    """One plan of the ops of several, keeping the newest op per record URI (one statement may not
+    touch a row twice); on a tie of versions (the same entry delivered twice) the later plan wins."""
+    if len(plans) == 1:
+        return plans[0]
+    newest: dict[str, PlannedOp] = {}
+    merged = CommitPlan()
+    for plan in plans:
+        merged.dids.update(plan.dids)
+        for planned in plan.ops:
+            current = newest.get(planned.ref.uri)
+            if current is None or current.ref.version <= planned.ref.version:
+                newest[planned.ref.uri] = planned
+            merged.superseded += current is not None
+    merged.ops = list(newest.values())
+    return merged
 
 
 def _plan_op(

@@ -9,7 +9,7 @@ ad-hoc sets (deltas, keys) still travel as typed arrays (`unnest_typed`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -56,8 +56,14 @@ def rows_select(table: Table, names: tuple[str, ...]) -> Select:
     return select(*(literal_column(f"src.{name}").label(name) for name in names)).select_from(text(source))
 
 
-def rows_param(names: Sequence[str], rows: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """The bind parameter of `rows_select`: the rows' `names` columns as one JSON array."""
+def rows_param(names: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The bind parameter of `rows_select`: the rows' `names` columns as one JSON array.
+
+    Rows that hold exactly those columns (most: gate rows, likes, notifications) are encoded as
+    they are; copying each into a new dict first cost five times the encoding itself."""
+    wanted = set(names)
+    if all(row.keys() == wanted for row in rows):
+        return {"rows": orjson.dumps(rows).decode()}
     return {"rows": orjson.dumps([{name: row.get(name) for name in names} for row in rows]).decode()}
 
 

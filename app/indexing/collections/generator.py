@@ -72,4 +72,5 @@ COLLECTION = Collection(
     parse=parse,
     author_column="creator_did",
     after_insert=likes_counted_before(FeedGenerator.__table__),
+    shared_rows=True,  # the `post_aggregations` row of its URI, which likes by anyone update
 )

@@ -138,8 +138,8 @@ async def after_insert(writer: BatchWriter, rows: list[Row]) -> None:
         for row in rows
         if row.get("quote")
     ]
-    for quote in await writer.insert_ignoring_conflicts(Quote.__table__, quotes, returning=("quoted_uri",)):
-        writer.counter_deltas[("post_aggregations", "quote_count")][quote["quoted_uri"]] += 1
+    for quoted_uri in await writer.insert_ignoring_conflicts(Quote.__table__, quotes, returning="quoted_uri"):
+        writer.counter_deltas[("post_aggregations", "quote_count")][quoted_uri] += 1
     await refresh_gate_flags(writer, [row["uri"] for row in rows])
 
 

@@ -81,4 +81,5 @@ COLLECTION = Collection(
     author_column="did",
     insert_rows=insert_rows,
     delete_rows=delete_rows,
+    shared_rows=True,  # `users`, whose rows every batch naming the account inserts
 )
