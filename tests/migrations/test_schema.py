@@ -10,8 +10,10 @@ import sys
 
 import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
+from app.schema import MIGRATIONS_DIR, revisions
 from tests.conftest import REPO_ROOT
 from tests.migrations_support import check, downgrade, upgrade
 
@@ -196,3 +198,11 @@ def test_operator_errors_are_one_line(database_url: str | None, expected: str) -
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_the_worker_reads_the_revision_graph_as_alembic_does() -> None:
+    """app.schema reads the scripts' revision assignments itself (Alembic's imports cost the worker
+    memory); it must find the same revisions and heads as Alembic's ScriptDirectory."""
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert revisions().heads == frozenset(scripts.get_heads())
+    assert revisions().known == frozenset(script.revision for script in scripts.walk_revisions())
