@@ -29,6 +29,10 @@ ACCOUNT_STATUSES = frozenset(
 )
 INACTIVE = "inactive"
 
+# unnest_typed's columns, as module constants so its cache finds the statement again.
+_VERSIONED_VALUES = (("did", Text()), ("value", Text()), ("version", BigInteger()))
+_DELETIONS = (("did", Text()), ("version", BigInteger()))
+
 E = TypeVar("E", bound=StreamEvent)
 
 
@@ -95,7 +99,7 @@ async def _update_if_newer(
     """Set `users.<column>` where the event is newer than the version that last set it."""
     users = User.__table__
     version_column = users.c[f"{column}_version"]
-    source = unnest_typed((("did", Text()), ("value", Text()), ("version", BigInteger()))).subquery("src")
+    source = unnest_typed(_VERSIONED_VALUES).subquery("src")
     statement = (
         update(users)
         .where(users.c.did == source.c.did)
@@ -123,7 +127,7 @@ async def purge_accounts(writer: BatchWriter, registry: Registry, deleted_at: di
         rows_param(("did", "version"), [{"did": did, "version": deleted_at[did]} for did in dids]),
     )
     versions = RecordVersion.__table__
-    source = unnest_typed((("did", Text()), ("version", BigInteger()))).subquery("deleted")
+    source = unnest_typed(_DELETIONS).subquery("deleted")
     statement = (
         update(versions)
         .where(versions.c.did == source.c.did)

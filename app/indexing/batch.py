@@ -80,6 +80,10 @@ def utc_now() -> datetime:
 
 _AGGREGATE_COLUMNS = ("like_count", "repost_count", "reply_count", "quote_count")
 
+# unnest_typed's columns; module constants, so its cache finds the statement again (type instances
+# compare by identity: a tuple of new ones built per call missed every time).
+_DELTAS = (("key", Text()), ("delta", Integer()))
+
 
 @dataclass
 class BatchStats:
@@ -414,7 +418,7 @@ class BatchWriter:
 
     async def add_to_column(self, table: Table, column: str, deltas: dict[str, int]) -> None:
         """Counters on rows that may not exist (a like of a feed generator not indexed yet)."""
-        source = unnest_typed((("key", Text()), ("delta", Integer()))).subquery("deltas")
+        source = unnest_typed(_DELTAS).subquery("deltas")
         statement = (
             update(table)
             .where(table.c.uri == source.c.key)

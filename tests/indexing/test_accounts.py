@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.indexing.handlers import IndexingHandlers
+from app.indexing.sql import unnest_typed
 from tests.indexing.test_collections import LIKE, POST, REPOST, aggregate, notifications, one, rows
 from tests.support.events import (
     DID_A,
@@ -157,3 +158,15 @@ async def test_tombstones_expire_past_the_horizon(handlers: IndexingHandlers, en
     # The live record's version stays: it still orders later updates of that record.
     assert await one(engine, "SELECT uri FROM record_versions") == uri(DID_A, POST, "3klive0000000")
     assert handlers.settings.tombstone_horizon_days == timedelta(days=7).days
+
+
+async def test_repeated_batches_build_their_statements_once(handlers: IndexingHandlers) -> None:
+    """Statements over typed arrays are cached by their columns; columns built anew per call made
+    every batch miss the cache, build a new statement and keep it (memory grew over a long run)."""
+    await handlers.identities([identity(DID_A, "first.example.com", 1)])
+    built = unnest_typed.cache_info().misses
+    for version in range(2, 6):
+        await handlers.identities([identity(DID_A, f"v{version}.example.com", version)])
+        await handlers.accounts([account(DID_B, False, "deleted", version)])
+    await handlers.accounts([account(DID_B, False, "deleted", 9)])
+    assert unnest_typed.cache_info().misses - built <= 1, "a batch of the same shape built a new statement"
