@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import tempfile
 from collections.abc import Iterable
@@ -47,6 +48,27 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+# glibc's mallopt parameter; see release_large_buffers.
+_M_MMAP_THRESHOLD = -3
+
+
+def release_large_buffers(threshold: int = 128 * 1024) -> bool:
+    """Keep glibc from moving its mmap threshold up, so large buffers go back to the system when freed.
+
+    Every statement's rows travel as one JSON document of up to a few hundred kilobytes, encoded and
+    copied a few times per batch. glibc serves such blocks with mmap at first, but raises its
+    threshold each time one is freed, after which they come from the heap, which fragments and
+    only grows: the worker's resident memory rose by a third over a million events. Setting the
+    threshold explicitly turns that adjustment off (`MALLOC_MMAP_THRESHOLD_` does the same from the
+    environment). Other C libraries are left alone. Returns whether the threshold was set.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError):
+        return False  # not glibc (macOS, musl without mallopt)
+    return bool(mallopt(_M_MMAP_THRESHOLD, threshold))
+
+
 class IndexerApp(faust.App):
     """A Faust app carrying the indexer settings, which the redis:// transport reads, and running
     the handlers' start/stop around everything else (first service started, last stopped)."""
@@ -67,6 +89,7 @@ class IndexerApp(faust.App):
     async def on_started(self) -> None:
         await super().on_started()
         tune_garbage_collector()
+        release_large_buffers()
 
     def shutdown_remaining(self, keep_s: float = 0.0) -> float:
         """Seconds left of SHUTDOWN_TIMEOUT_S, less `keep_s` for later stages (at least 0.5)."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 
-from app.application import build_app
+import pytest
+
+from app.application import build_app, release_large_buffers
 from app.broker.transport import RedisConsumer
 from app.settings import Settings
 from tests.broker.harness import REPO_ROOT, IdleHandlers
@@ -52,3 +55,10 @@ def test_importing_the_package_builds_no_app() -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.skipif(
+    not platform.libc_ver()[0].startswith("glibc"), reason="mallopt's threshold exists in glibc only"
+)
+def test_large_buffers_go_back_to_the_system_on_glibc() -> None:
+    assert release_large_buffers() is True
