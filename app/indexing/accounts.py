@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, Text, func, or_, text, update
+from sqlalchemy import BigInteger, Text, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.events import AccountEvent, DeadLetter, IdentityEvent, StreamEvent
-from app.indexing.batch import PURGE_LOCK, BatchStats, BatchWriter, utc_now
+from app.indexing.batch import BatchStats, BatchWriter, lock_finish, lock_purges, utc_now
 from app.indexing.collection import Collection, collection_of
 from app.indexing.registry import Registry
 from app.indexing.sql import arrays, rows_param, rows_select, unnest_typed
@@ -81,7 +81,10 @@ async def apply_accounts(
         return dead, writer.stats
     deletions = {did: event.version for did, event in newest.items() if status_of(event) == "deleted"}
     if deletions:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PURGE_LOCK})
+        # The accounts' commit batches wait meanwhile; the finishing steps of the others too, since a
+        # purge corrects counters and `users` rows that any batch may be writing (app.indexing.batch).
+        await lock_purges(conn, deletions, exclusive=True)
+        await lock_finish(conn)
     dids = sorted(newest)
     await writer.ensure_users(dids)
     changed = await _update_if_newer(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db import create_engine
 from app.events import AccountEvent, CommitEvent, DeadLetter, IdentityEvent
 from app.indexing.accounts import apply_accounts, apply_identities
-from app.indexing.batch import BatchStats, apply_commit_plan, utc_now
+from app.indexing.batch import BatchStats, apply_commit_plan, purge_bucket, utc_now
 from app.indexing.expiry import Expired, expire_tombstones
 from app.indexing.plan import CommitPlan, merge, plan_commits, split_by_repo
 from app.indexing.registry import registry
@@ -63,7 +63,7 @@ class IndexingHandlers:
         #: waited for, commit included), summed over concurrent batches: where a batch's time goes.
         self.stage_seconds: Counter[str] = Counter()
         #: One shard per pipeline: as many transactions of commits at once as batches in flight.
-        self.shards = Shards(settings.parallel_consumers, self._apply_commits)
+        self.shards = Shards(settings.parallel_consumers, self._apply_commits, purge_bucket)
 
     async def start(self) -> None:
         """Open the pool, then wait for PostgreSQL and insist on a schema at Alembic head (raises

@@ -18,7 +18,6 @@ transaction, and each retries its own part.
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -99,14 +98,18 @@ def _settle(taken: list[_Queued[P]], error: BaseException | None) -> None:
 
 
 class Shards(Generic[P]):
-    """`count` shards and the stable mapping of a repository (DID) to one of them."""
+    """`count` shards and the stable mapping of a repository (DID) to one of them, through a bucket
+    of accounts (`bucket_of`): all the repositories of a bucket share a shard."""
 
-    def __init__(self, count: int, apply: Callable[[Sequence[P]], Awaitable[None]]) -> None:
+    def __init__(
+        self, count: int, apply: Callable[[Sequence[P]], Awaitable[None]], bucket_of: Callable[[str], int]
+    ) -> None:
         self.count = count
         self._shards = [Shard(apply) for _ in range(count)]
+        self._bucket_of = bucket_of
 
     def of(self, did: str) -> int:
-        return zlib.crc32(did.encode()) % self.count
+        return self._bucket_of(did) % self.count
 
     async def submit(self, parts: Sequence[P | None]) -> None:
         """Part i goes to shard i (None: nothing for it); returns once all are committed, raising

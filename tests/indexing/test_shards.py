@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from app.broker.retry import is_transient
+from app.indexing.batch import purge_bucket
 from app.indexing.shards import Shard, ShardInterrupted, Shards
 
 
@@ -132,7 +133,7 @@ async def test_a_part_cancelled_while_queued_is_never_applied() -> None:
 
 async def test_shards_run_side_by_side_and_report_the_first_error_once_all_finished() -> None:
     transactions = Transactions(0, 1)
-    shards = Shards(3, transactions)
+    shards = Shards(3, transactions, purge_bucket)
     submitted = asyncio.create_task(shards.submit(["x", None, "bad"]))
     await asyncio.sleep(0.01)
     assert transactions.most_running == 2, "the parts of different shards must not wait for each other"
@@ -144,7 +145,14 @@ async def test_shards_run_side_by_side_and_report_the_first_error_once_all_finis
 
 
 def test_a_repository_always_maps_to_the_same_shard() -> None:
-    shards = Shards(5, Transactions())
+    shards = Shards(5, Transactions(), purge_bucket)
     dids = [f"did:plc:{index:024d}" for index in range(1_000)]
-    assert [shards.of(did) for did in dids] == [Shards(5, Transactions()).of(did) for did in dids]
+    assert [shards.of(did) for did in dids] == [
+        Shards(5, Transactions(), purge_bucket).of(did) for did in dids
+    ]
     assert set(shards.of(did) for did in dids) == set(range(5)), "some shard never gets work"
+    # A purge holds off the repositories of its bucket: they must all be in one shard.
+    by_bucket: dict[int, set[int]] = {}
+    for did in dids:
+        by_bucket.setdefault(purge_bucket(did), set()).add(shards.of(did))
+    assert all(len(used) == 1 for used in by_bucket.values())
