@@ -64,7 +64,8 @@ async def counter_drift(conn: AsyncConnection) -> list[Drift]:
                 f"SELECT coalesce(t.{counter.key}, live.key), coalesce(t.{counter.column}, 0), "
                 f"coalesce(live.n, 0) FROM {counter.table} t {join} ({counter.live_counts()}) live "
                 f"ON t.{counter.key} = live.key "
-                f"WHERE coalesce(t.{counter.column}, 0) <> coalesce(live.n, 0)"
+                f"WHERE coalesce(t.{counter.column}, 0) <> coalesce(live.n, 0) "
+                "ORDER BY 1"  # reports list the rows in key order, whatever plan the join takes
             )
         )
         drifts.extend(Drift(counter.table, counter.column, key, stored, live) for key, stored, live in result)
