@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.broker.retry import is_transient
 from app.events import AccountEvent, CommitEvent
 from app.indexing.handlers import IndexingHandlers
+from tests.indexing.conftest import empty_database
 from tests.support.events import account, commit, op
 
 T = TypeVar("T")
@@ -72,3 +77,48 @@ async def apply(
             index += 1
         dead = await as_the_runner_does(lambda batch=batch: handlers.commits(batch))
         assert dead == [], [letter.error for letter in dead]
+
+
+Events = list[CommitEvent | AccountEvent]
+
+
+async def in_any_order(
+    handlers: IndexingHandlers,
+    engine: AsyncEngine,
+    events: Events,
+    seed: int,
+    check: Callable[[], Awaitable[None]],
+    batch_size: int,
+) -> None:
+    """The log in order in batches of `batch_size`, then shuffled with half of it repeated, in
+    batches of a random size; each from an empty database, `check`ed after."""
+    rng = random.Random(seed)
+    await empty_database(handlers, engine)
+    await apply(handlers, events, batch_size)
+    await check()
+    await empty_database(handlers, engine)
+    shuffled = events + rng.sample(events, k=len(events) // 2)
+    rng.shuffle(shuffled)
+    await apply(handlers, shuffled, batch_size=rng.randint(1, 8))
+    await check()
+
+
+async def in_overlapping_batches(
+    handlers: IndexingHandlers,
+    engine: AsyncEngine,
+    events: Events,
+    seed: int,
+    check: Callable[[], Awaitable[None]],
+    batch_sizes: tuple[int, int],
+) -> None:
+    """Two halves of a shuffled log applied at the same time (as parallel pipelines do), `check`ed,
+    then both again the other way round in batches of the second size, `check`ed again."""
+    rng = random.Random(seed)
+    await empty_database(handlers, engine)
+    shuffled = rng.sample(events, k=len(events))
+    half = len(shuffled) // 2
+    first, second = batch_sizes
+    await asyncio.gather(apply(handlers, shuffled[:half], first), apply(handlers, shuffled[half:], first))
+    await check()
+    await asyncio.gather(apply(handlers, shuffled[half:], second), apply(handlers, shuffled[:half], second))
+    await check()

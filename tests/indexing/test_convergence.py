@@ -9,8 +9,6 @@ subject's author, never to oneself.
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.recount import counter_drift
 from tests.indexing.conftest import empty_database
-from tests.indexing.histories import apply, to_events
+from tests.indexing.histories import apply, in_any_order, in_overlapping_batches, to_events
 from tests.indexing.test_collections import rows
 from tests.support.events import (
     DID_A,
@@ -207,18 +205,14 @@ async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) 
 async def test_any_order_and_repetition_converge(
     handlers: IndexingHandlers, engine: AsyncEngine, history: list[GeneratedOp], seed: int
 ) -> None:
-    events = to_events(history)
-    rng = random.Random(seed)
-
-    await empty_database(handlers, engine)
-    await apply(handlers, events, batch_size=5)
-    await assert_matches_model(engine, history)
-
-    await empty_database(handlers, engine)
-    shuffled = events + rng.sample(events, k=len(events) // 2)
-    rng.shuffle(shuffled)
-    await apply(handlers, shuffled, batch_size=rng.randint(1, 8))
-    await assert_matches_model(engine, history)
+    await in_any_order(
+        handlers,
+        engine,
+        to_events(history),
+        seed,
+        lambda: assert_matches_model(engine, history),
+        batch_size=5,
+    )
 
 
 @given(history=histories(), seed=st.integers(min_value=0, max_value=2**32 - 1))
@@ -226,15 +220,9 @@ async def test_overlapping_batches_converge(
     handlers: IndexingHandlers, engine: AsyncEngine, history: list[GeneratedOp], seed: int
 ) -> None:
     """Two halves of a shuffled log applied at the same time, on two connections, then everything again."""
-    events = to_events(history)
-    rng = random.Random(seed)
-    await empty_database(handlers, engine)
-    shuffled = rng.sample(events, k=len(events))
-    half = len(shuffled) // 2
-    await asyncio.gather(apply(handlers, shuffled[:half], 50), apply(handlers, shuffled[half:], 50))
-    await assert_matches_model(engine, history)
-    await asyncio.gather(apply(handlers, shuffled[half:], 3), apply(handlers, shuffled[:half], 3))
-    await assert_matches_model(engine, history)
+    await in_overlapping_batches(
+        handlers, engine, to_events(history), seed, lambda: assert_matches_model(engine, history), (50, 3)
+    )
 
 
 RICH_HISTORY = [

@@ -11,8 +11,6 @@ pair counts once however many live records it has.
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.recount import counter_drift
-from tests.indexing.conftest import empty_database
-from tests.indexing.histories import apply, to_events
+from tests.indexing.histories import in_any_order, in_overlapping_batches, to_events
 from tests.indexing.test_collections import LIKE, POST, rows
 from tests.indexing.test_parity import (
     ABSENT,
@@ -265,18 +262,14 @@ async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) 
 async def test_parity_collections_converge_in_any_order(
     handlers: IndexingHandlers, engine: AsyncEngine, history: list[GeneratedOp], seed: int
 ) -> None:
-    events = to_events(history)
-    rng = random.Random(seed)
-
-    await empty_database(handlers, engine)
-    await apply(handlers, events, batch_size=1)
-    await assert_matches_model(engine, history)
-
-    await empty_database(handlers, engine)
-    shuffled = events + rng.sample(events, k=len(events) // 2)
-    rng.shuffle(shuffled)
-    await apply(handlers, shuffled, batch_size=rng.randint(1, 8))
-    await assert_matches_model(engine, history)
+    await in_any_order(
+        handlers,
+        engine,
+        to_events(history),
+        seed,
+        lambda: assert_matches_model(engine, history),
+        batch_size=1,
+    )
 
 
 @given(history=histories(), seed=st.integers(min_value=0, max_value=2**32 - 1))
@@ -285,12 +278,6 @@ async def test_parity_collections_converge_in_overlapping_batches(
 ) -> None:
     """Two halves of a shuffled log at the same time, on two connections (as parallel pipelines do),
     then everything again: a gate and its post, or a like and its feed, may commit side by side."""
-    events = to_events(history)
-    rng = random.Random(seed)
-    await empty_database(handlers, engine)
-    shuffled = rng.sample(events, k=len(events))
-    half = len(shuffled) // 2
-    await asyncio.gather(apply(handlers, shuffled[:half], 1), apply(handlers, shuffled[half:], 1))
-    await assert_matches_model(engine, history)
-    await asyncio.gather(apply(handlers, shuffled[half:], 3), apply(handlers, shuffled[:half], 3))
-    await assert_matches_model(engine, history)
+    await in_overlapping_batches(
+        handlers, engine, to_events(history), seed, lambda: assert_matches_model(engine, history), (1, 3)
+    )
