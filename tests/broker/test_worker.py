@@ -379,7 +379,14 @@ async def test_sigterm_finishes_the_batches_in_flight_acknowledges_them_and_exit
     async def batches_done(n: int) -> bool:
         return int(await redis_client.get(keys.probe("batches")) or 0) >= n
 
+    async def in_flight() -> bool:
+        """Entries delivered and not handled yet: the pipelines' next batches (a moment after three
+        batches finished together, there may be none yet, and nothing would be left to finish)."""
+        return bool(await pending_ids(redis_client, keys) - set(await handled(redis_client, keys)))
+
     await wait_for(lambda: batches_done(3), "three batches handled", workers=[worker])
+    await wait_for(in_flight, "the next batches delivered", workers=[worker])
+    await asyncio.sleep(0.1)  # well inside their handling (PROBE_DELAY_MS)
     handled_at_signal = len(await handled(redis_client, keys))
     assert worker.terminate() == 0
     finished = await handled(redis_client, keys)
