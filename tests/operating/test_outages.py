@@ -87,6 +87,23 @@ async def terminate(worker: Worker, timeout: float = 30.0) -> int:
     return await asyncio.to_thread(worker.process.wait, timeout)
 
 
+async def assert_recovered(
+    engine: AsyncEngine,
+    redis_client: aioredis.Redis,
+    keys: Keys,
+    work: Workload,
+    worker: Worker,
+    server: str,
+    recovery: float,
+) -> None:
+    """After an outage of `server`: every row indexed, nothing dead-lettered, one log line each for
+    the outage and the recovery; the recovery time is printed (a figure, not a check)."""
+    print(f"\n{server} outage: drained {recovery:.1f} s after the restore")
+    await assert_indexed(engine, work)
+    assert await redis_client.xlen(keys.dead_letters) == 0
+    assert_one_line_per_change(worker, server)
+
+
 async def test_postgresql_cut_away_mid_run(
     servers: Servers,
     database_url_str: str,
@@ -108,10 +125,7 @@ async def test_postgresql_cut_away_mid_run(
             len(work.entries),
             "PostgreSQL",
         )
-    print(f"\nPostgreSQL outage: drained {recovery:.1f} s after the restore")
-    await assert_indexed(engine, work)
-    assert await redis_client.xlen(keys.dead_letters) == 0
-    assert_one_line_per_change(worker, "PostgreSQL")
+    await assert_recovered(engine, redis_client, keys, work, worker, "PostgreSQL", recovery)
 
 
 async def test_redis_cut_away_mid_run(
@@ -135,10 +149,7 @@ async def test_redis_cut_away_mid_run(
             len(work.entries),
             "Redis",
         )
-    print(f"\nRedis outage: drained {recovery:.1f} s after the restore")
-    await assert_indexed(engine, work)
-    assert await redis_client.xlen(keys.dead_letters) == 0
-    assert_one_line_per_change(worker, "Redis")
+    await assert_recovered(engine, redis_client, keys, work, worker, "Redis", recovery)
 
 
 async def test_entries_whose_read_reply_was_lost_are_claimed_back(
