@@ -7,6 +7,8 @@
   what it changed (DATABASE_URL).
 - `python -m app redrive-dead-letters [--count N]` moves dead letters back into the source stream
   (REDIS_URL, REDIS_STREAM_KEY, DEAD_LETTER_STREAM), once their cause is fixed.
+- `python -m app firehose [--cursor N]` runs the firehose reader (app/firehose): relay or Jetstream
+  (RELAY_URL) into the stream, until SIGTERM/SIGINT; `--cursor` replays from N.
 
 Operator errors (a setting missing, a server not answering, a schema not at head) end the command
 with one line on standard error and exit status 1.
@@ -75,6 +77,13 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _cursor(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m app", description="What this indexer does, read from the code that does it."
@@ -88,7 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "redrive-dead-letters", help="move dead letters (oldest first) back into the source stream"
     )
     redrive.add_argument("--count", type=_positive, default=None, help="at most this many (default: all)")
+    firehose = commands.add_parser(
+        "firehose", help="read a relay or Jetstream into the stream (until a signal)"
+    )
+    firehose.add_argument(
+        "--cursor",
+        type=_cursor,
+        default=None,
+        help="start from this relay seq / Jetstream time_us (a replay)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "firehose":
+        from app.firehose.main import run
+
+        return run(args.cursor)
     try:
         if args.command == "recount":
             return recount_command()
