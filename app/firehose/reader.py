@@ -42,6 +42,7 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 #: After a pause at the cap, reading starts again once the stream is below this share of the cap.
 RESUME_BELOW = 0.9
 PROGRESS_INTERVAL_S = 10.0
+JETSTREAM_REWIND_US = 5_000_000
 REDIS_RETRY_MAX_S = 5.0
 #: A connection that delivered messages for this long resets the reconnect backoff.
 STABLE_CONNECTION_S = 10.0
@@ -135,7 +136,14 @@ class FirehoseReader:
         self.stop_event.set()
 
     def url(self) -> str:
-        return self.endpoint if self.cursor is None else f"{self.endpoint}?cursor={self.cursor}"
+        """The endpoint with the cursor; a Jetstream cursor is rewound by `JETSTREAM_REWIND_US`, as
+        Jetstream advises for gapless playback (its time_us are its own clock; repeats are harmless)."""
+        if self.cursor is None:
+            return self.endpoint
+        cursor = self.cursor
+        if self.mode is SourceMode.JETSTREAM:
+            cursor = max(cursor - JETSTREAM_REWIND_US, 0)
+        return f"{self.endpoint}?cursor={cursor}"
 
     async def _read_connection(self) -> None:
         url = self.url()

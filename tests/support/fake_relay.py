@@ -41,6 +41,7 @@ class FakeRelay:
         self._thread = threading.Thread(target=self._run, name="fake-relay", daemon=True)
         self._more: asyncio.Condition | None = None
         self._stop: asyncio.Event | None = None
+        self._closing = False
         self.port = 0
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -52,8 +53,16 @@ class FakeRelay:
         return self
 
     def close(self) -> None:
+        async def stop() -> None:
+            assert self._more is not None and self._stop is not None
+            async with self._more:
+                self._closing = True
+                self._more.notify_all()
+            self._abort_all()
+            self._stop.set()
+
         if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._thread.join(10)
 
     def __enter__(self) -> FakeRelay:
@@ -121,8 +130,10 @@ class FakeRelay:
             sent_here = 0
             while True:
                 async with self._more:
-                    while index >= len(self.messages):
+                    while index >= len(self.messages) and not self._closing:
                         await self._more.wait()
+                    if self._closing:
+                        return
                     pending = self.messages[index:]
                 for _, payload in pending:
                     await connection.send(payload)
