@@ -149,7 +149,7 @@ class FirehoseReader:
         url = self.url()
         try:
             async with connect(
-                url, max_size=MAX_FRAME_BYTES, open_timeout=15, close_timeout=5, user_agent_header=None
+                url, max_size=MAX_FRAME_BYTES, open_timeout=15, close_timeout=2, user_agent_header=None
             ) as socket:
                 self.metrics.set_connected(True)
                 logger.info("connected to %s (cursor %s)", self.keys.source, self.cursor)
@@ -167,6 +167,10 @@ class FirehoseReader:
                 await self._add(message if isinstance(message, bytes) else message.encode())
                 if self._pause_requested or self.stop_event.is_set():
                     break
+            if self._pause_requested:
+                # What the socket still buffers is dropped (the cursor covers only what was written),
+                # so there is nothing to wait for: no close handshake behind unread frames.
+                socket.transport.abort()
         finally:
             closer.cancel()
 

@@ -140,9 +140,11 @@ async def acknowledged_floor(client: aioredis.Redis, stream: str, group: str) ->
 
 
 async def trim_acknowledged(client: aioredis.Redis, stream: str, group: str) -> int:
-    """XTRIM MINID ~ below the group's acknowledged floor; the number of entries removed."""
+    """XTRIM MINID below the group's acknowledged floor; the number of entries removed.
+
+    Exact, not `~`: an approximate trim removes whole internal nodes only (100 entries by default),
+    so a small cap could stay full of acknowledged entries and the reader paused for ever."""
     floor = await acknowledged_floor(client, stream, group)
     if floor is None:
         return 0
-    # `~`: Redis removes whole internal nodes only, never an entry at or above the floor.
-    return int(await client.xtrim(stream, minid=floor, approximate=True))
+    return int(await client.xtrim(stream, minid=floor, approximate=False))

@@ -112,11 +112,15 @@ class ReaderProcess:
         return self.process is not None and self.process.poll() is None
 
     async def get(self, path: str) -> tuple[int, str]:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{self.web_port}{path}") as reply,
-        ):
-            return reply.status, await reply.text()
+        """(status, body) of a route of the reader's web server; (0, "") while it does not listen."""
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{self.web_port}{path}") as reply,
+            ):
+                return reply.status, await reply.text()
+        except aiohttp.ClientConnectorError:
+            return 0, ""
 
 
 async def wait_for(
