@@ -158,3 +158,73 @@ def relay_frame(kind: str, body: dict[str, Any]) -> bytes:
 
 def error_frame(error: str, message: str) -> bytes:
     return cbrrr.encode_dag_cbor({"op": -1}) + cbrrr.encode_dag_cbor({"error": error, "message": message})
+
+
+def _cid(block: bytes) -> cbrrr.CID:
+    return cbrrr.CID.cidv1_dag_cbor_sha256_32_from(block)
+
+
+def car_file(root: cbrrr.CID, blocks: Iterable[bytes]) -> bytes:
+    """A CARv1 holding `blocks` (dag-cbor, sha2-256 CIDs) under `root`."""
+    header = cbrrr.encode_dag_cbor({"version": 1, "roots": [root]})
+    out = bytearray(_varint(len(header)) + header)
+    for block in blocks:
+        section = bytes(_cid(block)) + block
+        out += _varint(len(section)) + section
+    return bytes(out)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def commit_frame(
+    seq: int,
+    repo: str,
+    rev: str,
+    ops: list[tuple[str, str, dict[str, Any] | None]],
+    *,
+    too_big: bool = False,
+    corrupt_blocks: bool = False,
+) -> bytes:
+    """A `#commit` frame: ops (action, path, record or None) with their records as CAR blocks.
+
+    `corrupt_blocks` puts bytes in the CAR that do not hash to the CIDs the ops name."""
+    blocks: list[bytes] = []
+    frame_ops: list[dict[str, Any]] = []
+    for action, path, record in ops:
+        op: dict[str, Any] = {"action": action, "path": path, "cid": None}
+        if record is not None:
+            block = cbrrr.encode_dag_cbor(record)
+            op["cid"] = _cid(block)
+            blocks.append(block)
+        frame_ops.append(op)
+    commit_block = cbrrr.encode_dag_cbor({"did": repo, "rev": rev, "version": 3})
+    if corrupt_blocks:
+        car = bytearray(car_file(_cid(commit_block), [commit_block, *blocks]))
+        car[-1] ^= 0xFF  # the last record's last byte
+        car_bytes = bytes(car)
+    else:
+        car_bytes = car_file(_cid(commit_block), [commit_block, *blocks])
+    body = {
+        "seq": seq,
+        "repo": repo,
+        "rev": rev,
+        "since": None,
+        "time": "2026-07-04T14:40:00.000Z",
+        "commit": _cid(commit_block),
+        "blocks": b"" if too_big else car_bytes,
+        "ops": [] if too_big else frame_ops,
+        "blobs": [],
+        "rebase": False,
+        "tooBig": too_big,
+    }
+    return relay_frame("#commit", body)
