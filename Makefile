@@ -36,8 +36,10 @@ migrate: install ## create the database when missing, then alembic upgrade head 
 	$(BIN)/python scripts/database.py ensure
 	$(BIN)/alembic upgrade head
 
-run: migrate ## install, migrate, then start the worker: faust -A app worker -l info
-	exec $(BIN)/faust -A app worker -l info
+# The reader and the worker run together under scripts/supervise.py: a signal stops both, and either
+# exiting stops the other.
+run: migrate ## install, migrate, then start the firehose reader and the worker (faust -A app worker -l info)
+	exec $(BIN)/python scripts/supervise.py "$(BIN)/python -m app firehose" "$(BIN)/faust -A app worker -l info"
 
 test: install ## run the tests (.ci/run runs exactly this)
 	@rc=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || rc=$$?; \

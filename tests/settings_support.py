@@ -1,5 +1,6 @@
-"""What `Settings.from_env` reads, found by asking it rather than by a list kept by hand, so the
-README's Configuration table and the compose file are checked against the code."""
+"""What `Settings.from_env` (the worker) and `ReaderSettings.from_env` (the firehose reader) read,
+found by asking them rather than by a list kept by hand, so the README's Configuration tables and
+the compose file are checked against the code."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from app.firehose.settings import ReaderSettings
 from app.settings import ConfigurationError, Settings
+
+SettingsClass = type[Settings] | type[ReaderSettings]
+# Values tried until one is accepted: numbers, a log level, a websocket URL (RELAY_URL).
+PROBES = ("3", "7", "DEBUG", "wss://probe.invalid")
 
 
 class _RecordingEnv(dict):
@@ -34,10 +40,10 @@ class _RecordingEnv(dict):
         return super().__contains__(key)
 
 
-def env_names() -> list[str]:
-    """Every environment variable `Settings.from_env` reads, in the order it reads them."""
+def env_names(settings: SettingsClass = Settings) -> list[str]:
+    """Every environment variable `settings.from_env` reads, in the order it reads them."""
     env = _RecordingEnv()
-    Settings.from_env(env)
+    settings.from_env(env)
     return env.names
 
 
@@ -48,24 +54,24 @@ class Variable:
     default: Any
 
 
-def variables() -> list[Variable]:
-    """Each variable with the Settings field it sets and that field's default."""
-    defaults = Settings.from_env({})
+def variables(settings: SettingsClass = Settings) -> list[Variable]:
+    """Each variable with the settings field it sets and that field's default."""
+    defaults = settings.from_env({})
     found = []
-    for name in env_names():
-        for probe in ("3", "7", "DEBUG"):
+    for name in env_names(settings):
+        for probe in PROBES:
             try:
-                changed = Settings.from_env({name: probe})
+                changed = settings.from_env({name: probe})
             except ConfigurationError:
                 continue
             fields = [
                 item.name
-                for item in dataclasses.fields(Settings)
+                for item in dataclasses.fields(settings)
                 if getattr(changed, item.name) != getattr(defaults, item.name)
             ]
             if len(fields) == 1:
                 found.append(Variable(name, fields[0], getattr(defaults, fields[0])))
                 break
         else:
-            raise AssertionError(f"cannot tell which Settings field {name} sets")
+            raise AssertionError(f"cannot tell which {settings.__name__} field {name} sets")
     return found

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.firehose.settings import ReaderSettings, SourceMode
 from app.settings import Settings
 from tests.settings_support import env_names
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_COMMAND = ["faust", "-A", "app", "worker", "-l", "info"]
 MIGRATE_COMMAND = ["alembic", "upgrade", "head"]
+READER_COMMAND = ["python", "-m", "app", "firehose"]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,8 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 # --- services and images -----------------------------------------------------------------------------
 
 
-def test_the_four_services(services):
-    assert set(services) == {"redis", "postgres", "migrate", "worker"}
+def test_the_five_services(services):
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "reader"}
 
 
 def test_server_versions_are_the_ones_ci_runs(services):
@@ -78,14 +80,15 @@ def test_server_versions_are_the_ones_ci_runs(services):
 
 
 def test_migrate_and_worker_run_the_image_built_here(services):
-    for name in ("migrate", "worker"):
+    for name in ("migrate", "worker", "reader"):
         assert services[name]["build"] == ".", name
-    assert services["migrate"]["image"] == services["worker"]["image"]
+        assert services[name]["image"] == services["worker"]["image"], name
 
 
 def test_commands(services):
     assert services["migrate"]["command"] == MIGRATE_COMMAND
     assert services["worker"]["command"] == WORKER_COMMAND
+    assert services["reader"]["command"] == READER_COMMAND
     assert services["migrate"].get("restart", "no") == "no"  # one shot
 
 
@@ -99,6 +102,8 @@ def test_start_up_order(services):
         "postgres": {"condition": "service_healthy"},
         "migrate": {"condition": "service_completed_successfully"},
     }
+    # The reader needs Redis only: the stream fills while the schema is migrated.
+    assert services["reader"]["depends_on"] == {"redis": {"condition": "service_healthy"}}
 
 
 def test_health_checks(services):
@@ -109,6 +114,7 @@ def test_health_checks(services):
     assert postgres_check[postgres_check.index("-U") + 1] == env["POSTGRES_USER"]
     assert postgres_check[postgres_check.index("-d") + 1] == env["POSTGRES_DB"]
     assert services["worker"]["healthcheck"]["test"][0] == "CMD"
+    assert services["reader"]["healthcheck"]["test"][0] == "CMD"
 
 
 def test_redis_persists_the_stream(services, compose):
@@ -137,6 +143,23 @@ def test_environment_names_are_settings_names(services):
     for name in ("migrate", "worker"):
         unknown = set(environment(services[name])) - known
         assert not unknown, f"{name}: {sorted(unknown)} are not read by Settings.from_env"
+
+
+def test_reader_environment(services):
+    env = environment(services["reader"])
+    unknown = set(env) - set(env_names(ReaderSettings))
+    assert not unknown, f"reader: {sorted(unknown)} are not read by ReaderSettings.from_env"
+    settings = ReaderSettings.from_env(env)  # every value parses
+    assert settings.source.mode is SourceMode.RELAY
+    assert settings.redis_url.startswith("redis://redis:")
+    assert env["READER_WEB_HOST"] == "0.0.0.0"
+    # The worker's defaults for the stream and the group are the reader's: they meet.
+    worker = Settings.from_env(environment(services["worker"]))
+    assert (settings.stream_key, settings.consumer_group) == (worker.stream_key, worker.consumer_group)
+    published = [interpolate(port).rsplit(":", 1)[1] for port in services["reader"]["ports"]]
+    assert str(settings.web_port) in published
+    grace = services["reader"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) >= 10
 
 
 def test_worker_environment(services):
@@ -176,17 +199,20 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_worker_health_probe_asks_the_liveness_route(services):
+@pytest.mark.parametrize(
+    ("service", "port_variable"), [("worker", "WEB_PORT"), ("reader", "READER_WEB_PORT")]
+)
+def test_health_probe_asks_the_liveness_route(services, service, port_variable):
     """The probe runs here as in the container: 0 while /health/live answers 200, not 0 when it
     answers 503, nor once the port is closed."""
-    test = services["worker"]["healthcheck"]["test"]
+    test = services[service]["healthcheck"]["test"]
     assert test[1] == "python"
     assert "/health/live" in test[-1]
     argv = [sys.executable, *test[2:]]
     server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    env = {**os.environ, **environment(services["worker"]), "WEB_PORT": str(server.server_address[1])}
+    env = {**os.environ, **environment(services[service]), port_variable: str(server.server_address[1])}
     try:
         assert subprocess.run(argv, env=env, capture_output=True, timeout=20).returncode == 0
         _Health.status = 503

@@ -1,4 +1,5 @@
-"""The README says what the code does: its Configuration table is `Settings.from_env`, its commands
+"""The README says what the code does: its Configuration tables are `Settings.from_env` (the worker)
+and `ReaderSettings.from_env` (the firehose reader), its commands
 are the Makefile's, the Makefile's are what `.ci/run` runs, and the test variables it documents are
 the ones the test harness reads."""
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from app.firehose.settings import ReaderSettings
+from app.settings import Settings
 from tests.settings_support import env_names, variables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +30,9 @@ DROP_IN = [
     "PARALLEL_CONSUMERS",
     "LOG_LEVEL",
 ]
+# The names of the reader we replace (PublicAppView's firehose_consumer.py), first in the reader's table.
+READER_DROP_IN = ["RELAY_URL", "REDIS_CURSOR_KEY", "REDIS_MAX_STREAM_LEN"]
+READER_HEADING = "### Firehose reader"
 
 
 def section(title: str) -> str:
@@ -35,13 +41,28 @@ def section(title: str) -> str:
     return match.group(1)
 
 
-def configuration_rows() -> dict[str, str]:
+def _rows(text: str) -> dict[str, str]:
     rows = {}
-    for line in section("Configuration").splitlines():
+    for line in text.splitlines():
         match = re.match(r"\|\s*`([A-Z0-9_]+)`\s*\|\s*([^|]*?)\s*\|", line)
         if match:
             rows[match.group(1)] = match.group(2)
     return rows
+
+
+def configuration_rows() -> dict[str, str]:
+    """The worker's table: the Configuration section before its reader subsection."""
+    return _rows(section("Configuration").partition(READER_HEADING)[0])
+
+
+def reader_section() -> str:
+    found = section("Configuration").partition(READER_HEADING)
+    assert found[1], f"README's Configuration has no '{READER_HEADING}' subsection"
+    return found[2]
+
+
+def reader_rows() -> dict[str, str]:
+    return _rows(reader_section())
 
 
 def code_blocks() -> list[str]:
@@ -59,8 +80,38 @@ def test_configuration_table_lists_every_setting_and_nothing_else():
     assert not stale, f"the README documents {stale}, which Settings.from_env does not read"
 
 
+def test_reader_table_lists_its_own_settings_and_names_the_shared_ones():
+    """The reader's table holds what only the reader reads; what it shares with the worker is named in
+    its text and documented once, in the worker's table, with the same default."""
+    shared = [name for name in env_names(ReaderSettings) if name in env_names()]
+    own = [name for name in env_names(ReaderSettings) if name not in shared]
+    rows = list(reader_rows())
+    assert sorted(rows) == sorted(own), f"the reader's table should list exactly {own}"
+    text = reader_section()
+    unnamed = [name for name in shared if f"`{name}`" not in text.partition("| variable")[0]]
+    assert not unnamed, f"name {unnamed} (shared with the worker) before the reader's table"
+    worker = Settings.from_env({})
+    reader = ReaderSettings.from_env({})
+    for variable in variables(ReaderSettings):
+        if variable.name in shared:
+            assert getattr(reader, variable.field) == getattr(worker, variable.field), variable.name
+
+
 def test_drop_in_names_come_first():
     assert list(configuration_rows())[: len(DROP_IN)] == DROP_IN
+    assert list(reader_rows())[: len(READER_DROP_IN)] == READER_DROP_IN
+
+
+def test_reader_defaults_are_the_codes():
+    rows = reader_rows()
+    for variable in variables(ReaderSettings):
+        if variable.name not in rows:
+            continue  # shared with the worker: checked against the worker's table
+        shown = rows[variable.name].strip("`")
+        if isinstance(variable.default, int | float):
+            assert float(shown) == variable.default, variable.name
+        else:
+            assert shown == variable.default, variable.name
 
 
 def test_configuration_defaults_are_the_codes():
@@ -109,11 +160,13 @@ def test_make_test_runs_the_command_the_readme_names():
     assert any(".venv/bin/python -m pytest -q" in line for line in make_dry_run("test"))
 
 
-def test_make_run_installs_migrates_and_starts_the_worker():
+def test_make_run_installs_migrates_and_starts_the_reader_and_the_worker():
     lines = make_dry_run("run")
     wanted = ["scripts/database.py ensure", "alembic upgrade head", "faust -A app worker -l info"]
     positions = [next(i for i, line in enumerate(lines) if piece in line) for piece in wanted]
     assert positions == sorted(positions), lines
+    started = lines[positions[-1]]
+    assert "scripts/supervise.py" in started and "-m app firehose" in started, started
 
 
 def test_ci_runs_the_readme_commands():
