@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import cbrrr
@@ -36,8 +37,9 @@ __all__ = [
     "read_varint",
 ]
 
-# CIDv1 (0x01), dag-cbor (0x71), sha2-256 (0x12) of 32 bytes (0x20).
+# CIDv1 (0x01), dag-cbor (0x71), sha2-256 (0x12) of 32 bytes (0x20); and the same for raw (0x55).
 _DAG_CBOR_SHA256_PREFIX = b"\x01\x71\x12\x20"
+_COMMON_PREFIXES = frozenset({_DAG_CBOR_SHA256_PREFIX, b"\x01\x55\x12\x20"})
 
 
 def decode_lexicon(data: bytes) -> Any:
@@ -60,20 +62,23 @@ def decode_raw(data: bytes) -> Any:
         raise CodecError(f"not DAG-CBOR: {exc}") from exc
 
 
-def decode_frame(data: bytes) -> tuple[Any, Any]:
+def decode_frame(data: bytes, link: Callable[[bytes], Any] | None = None) -> tuple[Any, Any]:
     """An event-stream frame (a header item followed by a body item) → (header, body), both raw.
 
     The frame format is the one place where two items follow each other (the DAG-CBOR spec allows
-    one); each item is still strict, and nothing may follow the body.
+    one); each item is still strict, and nothing may follow the body. `link` makes each CID link's
+    value from its binary form (default: its string); a caller that needs few of them as strings
+    passes a cheaper one and converts those it uses.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CodecError(f"expected bytes, got {type(data).__name__}")
     view = memoryview(data)
+    link = link or cid_string
     try:
-        header, used = _cbrrr.decode_dag_cbor(view, cid_string, False)
+        header, used = _cbrrr.decode_dag_cbor(view, link, False)
         if used >= len(view):
             raise CodecError("frame has a header and no body")
-        body, body_used = _cbrrr.decode_dag_cbor(view[used:], cid_string, False)
+        body, body_used = _cbrrr.decode_dag_cbor(view[used:], link, False)
     except CodecError:
         raise
     except Exception as exc:
@@ -118,8 +123,13 @@ def cid_length(data: bytes | memoryview, pos: int = 0) -> int:
 
 def cid_string(binary: bytes) -> str:
     """A binary CIDv1 → its string form (`b` + base32, lower case, unpadded); `CodecError` if malformed."""
-    if cid_length(binary) != len(binary):
+    if not (len(binary) == 36 and binary[:4] in _COMMON_PREFIXES) and cid_length(binary) != len(binary):
         raise CodecError("bytes after the CID digest")
+    if len(binary) < 255:
+        # cbrrr's C encoder names the link of a one-item document: base32 in C (Python's b32encode is a
+        # Python loop, the largest cost of a frame when used for every CID).
+        item = b"\xd8\x2a\x58" + bytes((len(binary) + 1,)) + b"\x00" + bytes(binary)
+        return cbrrr.decode_dag_cbor(item, atjson_mode=True)["$link"]  # type: ignore[no-any-return,index]
     return "b" + base64.b32encode(binary).decode("ascii").lower().rstrip("=")
 
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -82,6 +83,7 @@ class FirehoseReader:
         self._batch = Batch()
         self._batch_started = 0.0
         self._write_lock = asyncio.Lock()
+        self._writing: asyncio.Task[None] | None = None
         self._pause_requested = False
         self._outdated_from: int | None = None  # the cursor an OutdatedCursor notice was about
         self._read_total = 0
@@ -191,7 +193,7 @@ class FirehoseReader:
         if translated.cursor is not None:
             batch.cursor = translated.cursor
         if batch.messages >= self.settings.batch_size:
-            await self._write_pending()
+            await self._submit()
 
     def _note(self, translated: Translated, message: bytes) -> None:
         """Metrics and log lines of one message (what it added is counted once written)."""
@@ -234,42 +236,58 @@ class FirehoseReader:
 
     # --- writing --------------------------------------------------------------------------------
 
-    async def _write_pending(self) -> None:
-        """Write the batch being filled (and its cursor); hold and retry it while Redis is away."""
+    async def _submit(self) -> None:
+        """Hand the batch being filled to a write, once the previous write has finished: one write in
+        flight while the next batch fills (decoding overlaps Redis), writes in order."""
         async with self._write_lock:
+            if self._writing is not None:
+                await asyncio.shield(self._writing)  # a cancelled caller must not cancel the write
+                self._writing = None
             batch = self._batch
             if not batch.messages:
                 return
             self._batch = Batch()
-            delay = 0.1
-            while True:
-                try:
-                    length = await write_batch(self.client, self.keys, batch)
-                except _TRANSIENT_REDIS as exc:
-                    self.metrics.redis_errors.inc()
-                    self.metrics.redis_up = False
-                    if self.stop_event.is_set():
-                        logger.error(
-                            "stopping with %d messages unwritten (Redis: %s); the stored cursor %s is "
-                            "where the next start resumes",
-                            batch.messages,
-                            exc,
-                            self.cursor,
-                        )
-                        return
-                    logger.warning(
-                        "writing %d entries failed (%s); retrying in %.1f s", len(batch.entries), exc, delay
+            self._writing = asyncio.create_task(self._write(batch), name="reader-write")
+
+    async def _write_pending(self) -> None:
+        """Write everything held (the batch being filled included) and wait until it is written."""
+        await self._submit()
+        async with self._write_lock:
+            if self._writing is not None:
+                await asyncio.shield(self._writing)
+                self._writing = None
+
+    async def _write(self, batch: Batch) -> None:
+        """Write one batch and its cursor; hold and retry it while Redis is away."""
+        delay = 0.1
+        while True:
+            try:
+                length = await write_batch(self.client, self.keys, batch)
+            except _TRANSIENT_REDIS as exc:
+                self.metrics.redis_errors.inc()
+                self.metrics.redis_up = False
+                if self.stop_event.is_set():
+                    logger.error(
+                        "stopping with %d messages unwritten (Redis: %s); the stored cursor %s is "
+                        "where the next start resumes",
+                        batch.messages,
+                        exc,
+                        self.cursor,
                     )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, REDIS_RETRY_MAX_S)
-                    continue
-                break
-            if batch.cursor is not None:
-                self.cursor = batch.cursor
-                self.metrics.cursor.set(batch.cursor)
+                    return
+                logger.warning(
+                    "writing %d entries failed (%s); retrying in %.1f s", len(batch.entries), exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_MAX_S)
+                continue
+            break
+        if batch.cursor is not None:
+            self.cursor = batch.cursor
+            self.metrics.cursor.set(batch.cursor)
         self.metrics.redis_up = True
-        for entry in batch.entries:
-            self.metrics.events.labels(entry.type).inc()
+        for kind, count in Counter(entry.type for entry in batch.entries).items():
+            self.metrics.events.labels(kind).inc(count)
         self.metrics.stream_length.set(length)
         self._progress(len(batch.entries))
         if length >= self.settings.max_stream_len and not self._pause_requested:
@@ -303,7 +321,7 @@ class FirehoseReader:
         while True:
             await asyncio.sleep(interval)
             if self._batch.messages and time.monotonic() - self._batch_started >= interval:
-                await self._write_pending()
+                await self._submit()
 
     # --- trimming and the cap -------------------------------------------------------------------
 

@@ -26,14 +26,15 @@ body decoded but whose content did not (CAR, blocks, records) is dead-lettered a
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from app.codec import CodecError
-from app.codec.car import read_car
-from app.codec.dagcbor import cid_for_block, decode_frame, decode_lexicon
+from app.codec.car import car_index
+from app.codec.dagcbor import cid_string, decode_frame, decode_lexicon
 
 COMMIT = "commit"
 IDENTITY = "identity"
@@ -44,6 +45,14 @@ ENTRY_TYPES = (COMMIT, IDENTITY, ACCOUNT, SYNC)
 OUTDATED_CURSOR = "OutdatedCursor"
 RECORD_ACTIONS = frozenset({"create", "update"})
 ACTIONS = frozenset({"create", "update", "delete"})
+
+
+# A record's CID: CIDv1, dag-cbor, sha2-256 of 32 bytes, then the digest.
+_RECORD_CID_PREFIX = b"\x01\x71\x12\x20"
+
+
+class Link(bytes):
+    """A CID link of a frame body, in binary: converted to a string only where an entry needs it."""
 
 
 class BadMessage(ValueError):
@@ -121,7 +130,7 @@ def _epoch(timestamp: str | None) -> float | None:
 def relay_frame(frame: bytes) -> Translated:
     """A subscribeRepos frame → its entries, notice or dead-letter reason; never raises."""
     try:
-        header, body = decode_frame(frame)
+        header, body = decode_frame(frame, Link)
     except CodecError as exc:
         return Translated(dead_letter=f"undecodable frame: {exc}")
     if not isinstance(header, dict) or not isinstance(body, dict):
@@ -186,7 +195,8 @@ def _ops(body: dict[str, Any]) -> list[dict[str, Any]]:
     raw_ops = body.get("ops")
     if not isinstance(raw_ops, list):
         raise BadMessage("`ops` is not a list")
-    blocks: dict[str, bytes] | None = None
+    car: bytes = b""
+    blocks: dict[bytes, tuple[int, int]] | None = None
     ops: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_ops):
         if not isinstance(raw, dict):
@@ -198,19 +208,21 @@ def _ops(body: dict[str, Any]) -> list[dict[str, Any]]:
             ops.append({"action": action, "path": path})
             continue
         cid = raw.get("cid")
-        if not isinstance(cid, str):
+        if not isinstance(cid, Link):
             raise BadMessage(f"op {index} ({action} {path}) has no CID")
         if blocks is None:
-            car = body.get("blocks")
+            car = body.get("blocks")  # type: ignore[assignment]
             if not isinstance(car, bytes):
                 raise BadMessage("`blocks` is not a byte string")
-            _, blocks = read_car(car)
-        block = blocks.get(cid)
-        if block is None:
-            raise BadMessage(f"op {index} ({action} {path}): block {cid} is not in the CAR")
-        if cid_for_block(block) != cid:
-            raise BadMessage(f"op {index} ({action} {path}): block does not hash to {cid}")
-        ops.append({"action": action, "path": path, "cid": cid, "record": decode_lexicon(block)})
+            _, blocks = car_index(car)
+        name = cid_string(cid)
+        where = blocks.get(cid)
+        if where is None:
+            raise BadMessage(f"op {index} ({action} {path}): block {name} is not in the CAR")
+        block = car[where[0] : where[1]]
+        if _RECORD_CID_PREFIX + hashlib.sha256(block).digest() != cid:
+            raise BadMessage(f"op {index} ({action} {path}): block does not hash to {name}")
+        ops.append({"action": action, "path": path, "cid": name, "record": decode_lexicon(block)})
     return ops
 
 
