@@ -55,6 +55,24 @@ class ReaderKeys:
         return f"{self.prefix}reader-dead-letters"
 
 
+def reader_env(keys: ReaderKeys, redis_url: str, relay_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a reader under the test's keys, quick to trim and to reconnect."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RELAY_URL": relay_url,
+        "REDIS_STREAM_KEY": keys.stream,
+        "REDIS_CONSUMER_GROUP": keys.group,
+        "REDIS_CURSOR_KEY": keys.cursor,
+        "READER_DEAD_LETTER_STREAM": keys.dead_letters,
+        "READER_WEB_PORT": str(free_port()),
+        "READER_TRIM_INTERVAL_S": "0.1",
+        "READER_RECONNECT_MAX_S": "0.5",
+        "LOG_LEVEL": "INFO",
+        **settings,
+    }
+
+
 class ReaderProcess:
     """One `python -m app firehose` process; its stderr goes to a file read by `log()`."""
 
@@ -68,20 +86,7 @@ class ReaderProcess:
         **settings: str,
     ) -> None:
         self.web_port = free_port()
-        self.env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "RELAY_URL": relay_url,
-            "REDIS_STREAM_KEY": keys.stream,
-            "REDIS_CONSUMER_GROUP": keys.group,
-            "REDIS_CURSOR_KEY": keys.cursor,
-            "READER_DEAD_LETTER_STREAM": keys.dead_letters,
-            "READER_WEB_PORT": str(self.web_port),
-            "READER_TRIM_INTERVAL_S": "0.1",
-            "READER_RECONNECT_MAX_S": "0.5",
-            "LOG_LEVEL": "INFO",
-            **settings,
-        }
+        self.env = reader_env(keys, redis_url, relay_url, READER_WEB_PORT=str(self.web_port), **settings)
         self.log_path = log_path
         self.args = [sys.executable, "-m", "app", "firehose"]
         if cursor is not None:
