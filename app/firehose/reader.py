@@ -25,8 +25,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -49,7 +48,9 @@ REDIS_RETRY_MAX_S = 5.0
 STABLE_CONNECTION_S = 10.0
 
 
-_TRANSIENT_REDIS = (RedisConnectionError, RedisTimeoutError, OSError)
+# Every Redis failure holds the batch and is retried: a connection lost, and also an error reply
+# (out of memory, a key of the wrong type), which an operator fixes while the reader waits, logging.
+_REDIS_FAILURES = (RedisError, OSError)
 
 
 class FirehoseReader:
@@ -263,7 +264,7 @@ class FirehoseReader:
         while True:
             try:
                 length = await write_batch(self.client, self.keys, batch)
-            except _TRANSIENT_REDIS as exc:
+            except _REDIS_FAILURES as exc:
                 self.metrics.redis_errors.inc()
                 self.metrics.redis_up = False
                 if self.stop_event.is_set():
@@ -330,7 +331,7 @@ class FirehoseReader:
         try:
             removed = await trim_acknowledged(self.client, self.keys.stream, self.keys.group)
             length = int(await self.client.xlen(self.keys.stream))
-        except _TRANSIENT_REDIS as exc:
+        except _REDIS_FAILURES as exc:
             self.metrics.redis_errors.inc()
             self.metrics.redis_up = False
             logger.debug("trimming failed: %s", exc)
