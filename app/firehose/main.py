@@ -1,13 +1,15 @@
 """`python -m app firehose`: settings, logging, Redis, the web server, signals, then the reader loop.
 
 SIGTERM and SIGINT stop the reader: it writes the batch it holds (with its cursor), closes the
-socket and exits 0. A setting that is wrong ends it with one line on standard error and status 1.
+socket and exits 0 (or 1 when that takes longer than `STOP_TIMEOUT_S`). A setting that is wrong
+ends it with one line on standard error and status 1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -22,6 +24,18 @@ from app.settings import ConfigurationError, mask_redis_url
 logger = logging.getLogger("app.firehose")
 
 REDIS_WAIT_MAX_S = 10.0
+#: After a signal the reader writes what it holds and closes its socket; past this it exits anyway
+#: (status 1). Nothing is lost: the stored cursor covers only what was written.
+STOP_TIMEOUT_S = 10.0
+
+
+def _give_up() -> None:
+    logger.error(
+        "did not stop within %.0f s of the signal: exiting; the next start resumes from the stored cursor",
+        STOP_TIMEOUT_S,
+    )
+    logging.shutdown()
+    os._exit(1)
 
 
 def run(cursor: int | None = None) -> int:
@@ -67,8 +81,13 @@ async def _serve(settings: ReaderSettings, cursor: int | None) -> None:
         settings, client, start_position(client, settings.stored_cursor_key, cursor), metrics
     )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        reader.stop()
+        loop.call_later(STOP_TIMEOUT_S, _give_up)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, reader.stop)
+        loop.add_signal_handler(signum, stop)
     web = await start_web(metrics, settings.web_host, settings.web_port)
     for host, port, *_ in web.addresses:
         logger.info("metrics and health on http://%s:%d", host, port)
