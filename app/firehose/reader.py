@@ -2,8 +2,10 @@
 
 - Messages are translated one by one (app/firehose/translate.py) into a batch; the batch is written
   when it holds `READER_BATCH_SIZE` messages or is `READER_FLUSH_INTERVAL_MS` old, in one
-  transaction with the cursor it reaches (app/firehose/stream.py). While a write fails (Redis
-  away) the batch is held and retried with capped backoff, and the socket is not read meanwhile.
+  transaction with the cursor it reaches (app/firehose/stream.py). One write is in flight while
+  the next batch fills, and writes happen in order. While a write fails (Redis away) its batch is
+  held and retried with capped backoff; the next batch fills and then waits, and the socket is not
+  read beyond it (the relay may drop a consumer that slow; the reader reconnects from its cursor).
 - Start position: `start_position` (a small pluggable function: the `--cursor` override, else the
   stored cursor, else nothing = the live tail); afterwards the reader resumes from the cursor of the
   last batch written — after a disconnect (capped exponential backoff) or a pause at the cap.
@@ -95,7 +97,15 @@ class FirehoseReader:
 
     async def run(self) -> None:
         """Read until `stop()`; writes what it holds before returning."""
-        self.cursor = await self.start_position()
+        while True:
+            try:
+                self.cursor = await self.start_position()
+                break
+            except _REDIS_FAILURES as exc:
+                logger.warning("reading the stored cursor failed (%s); retrying in 1 s", exc)
+                await self._sleep(1.0)
+                if self.stop_event.is_set():
+                    return
         logger.info(
             "firehose reader: %s mode, %s, %s",
             self.mode.value,
