@@ -449,13 +449,20 @@ class RedisConsumer(Consumer):
     async def settle(self, batch: Batch, letters: Sequence[DeadLetter]) -> None:
         """The agent is done with `batch`: write its dead letters, then let it be acknowledged.
 
-        Called by `app.broker.handlers.BatchRunner` after the handler returned. The dead letters
-        are written before anything is acknowledged, and a Redis outage holds the batch here.
+        Called by `app.broker.handlers.BatchRunner` after the handler returned, so every effect of
+        the batch is committed. Each dead letter is written in one MULTI/EXEC with the XACK of its
+        own entry: a crash can leave both undone (the entry is redelivered and its letter written
+        then) but never the letter without the acknowledgement, so an entry and op has one dead
+        letter whatever crashes. The rest of the batch is acknowledged through Faust's commit; a
+        Redis outage holds the batch here.
         """
         if letters:
             fields = [dead_letter_fields(letter) for letter in letters]
+            entry_ids = list(dict.fromkeys(letter.entry_id.encode() for letter in letters))
             await retry_transient(
-                lambda: self.stream.dead_letter(fields), what=f"{len(fields)} dead letters", server=REDIS
+                lambda: self.stream.dead_letter(fields, entry_ids),
+                what=f"{len(fields)} dead letters",
+                server=REDIS,
             )
             self.counters.dead_letters += len(fields)
         delivery = self._outstanding.get(id(batch))
