@@ -117,6 +117,7 @@ class RedisConsumer(Consumer):
         self._ready_event = asyncio.Event()
         self._fetched: list[Delivery] = []
         self._outstanding: dict[int, Delivery] = {}  # id(batch) → delivery, until released
+        self._notes: set[asyncio.Future[None]] = set()  # held-delivery notes under way
         self._read_of: dict[int, int] = {}  # id(batch) → the read that produced it
         self._slots = asyncio.Condition()
         self._to_ack: list[bytes] = []
@@ -568,6 +569,33 @@ class RedisConsumer(Consumer):
         entries = await self.stream.read(pipeline.consumer, None, settings.batch_size, settings.read_block_ms)
         return entries, None
 
+    async def _held_deliveries(
+        self, entries: list[Entry], counts: dict[bytes, int] | None
+    ) -> dict[bytes, int]:
+        """For the entries delivered more than MAX_DELIVERIES times: how many of those deliveries met
+        an outage (the worker was not ready), which do not count toward the limit."""
+        limit = self.settings.max_deliveries
+        over = [entry_id for entry_id, _ in entries if counts is not None and counts.get(entry_id, 1) > limit]
+        if not over:
+            return {}
+        return await self.stream.held_deliveries(over)
+
+    def batch_held(self, batch: Batch) -> None:
+        """`batch` is held by an outage: its current delivery is noted so that a redelivery after this
+        worker stopped does not count it toward MAX_DELIVERIES. Best effort, off the agent's path:
+        if Redis is down too, the note is lost and that delivery counts."""
+        delivery = self._outstanding.get(id(batch))
+        if delivery is None:
+            return
+        task = asyncio.ensure_future(self.stream.note_held(delivery.entry_ids))
+        self._notes.add(task)
+        task.add_done_callback(self._note_done)
+
+    def _note_done(self, task: asyncio.Future[None]) -> None:
+        self._notes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("could not note held deliveries: %s", task.exception())
+
     async def _accept(
         self, pipeline: _Pipeline, entries: list[Entry], counts: dict[bytes, int] | None
     ) -> None:
@@ -577,6 +605,7 @@ class RedisConsumer(Consumer):
         settled: list[bytes] = []
         by_kind: dict[str, tuple[list[bytes], list[StreamEvent]]] = {}
         decoding = time.perf_counter()
+        held = await self._held_deliveries(entries, counts)
         for entry_id, fields in entries:
             deliveries = 1 if counts is None else counts.get(entry_id, 1)
             if not fields:
@@ -584,7 +613,7 @@ class RedisConsumer(Consumer):
                 letters.append(raw_dead_letter(entry_id, fields, deliveries, error))
                 settled.append(entry_id)
                 continue
-            if deliveries > max_deliveries:
+            if deliveries - held.get(entry_id, 0) > max_deliveries:
                 error = f"delivered {deliveries - 1} times without completing"
                 letters.append(raw_dead_letter(entry_id, fields, deliveries, error))
                 settled.append(entry_id)
