@@ -41,11 +41,13 @@ from app.indexing.collection import Collection, Row, did_of
 from app.indexing.plan import CommitPlan, PlannedOp
 from app.indexing.sql import array_param, arrays, insertable_names, rows_param, rows_select, unnest_typed
 from models import (
+    PLACEHOLDER_HANDLE,
     AccountTombstone,
     AsideRecord,
     Base,
     FeedItem,
     Notification,
+    NotificationSource,
     PostAggregation,
     RecordVersion,
     User,
@@ -140,6 +142,7 @@ class BatchWriter:
         self.counter_deltas: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.feed_items: dict[str, Row] = {}
         self.notifications: dict[str, Row] = {}
+        self.notification_sources: dict[str, Row] = {}
 
     # -- statements -------------------------------------------------------------------------------
 
@@ -173,7 +176,7 @@ class BatchWriter:
     # -- the steps ----------------------------------------------------------------------------------
 
     async def ensure_users(self, dids: Iterable[str]) -> None:
-        rows = [{"did": did} for did in sorted(set(dids))]
+        rows = [{"did": did, "handle": PLACEHOLDER_HANDLE} for did in sorted(set(dids))]
         await self.insert_ignoring_conflicts(User.__table__, rows)
 
     async def drop_dead_accounts(self, ops: list[PlannedOp]) -> list[PlannedOp]:
@@ -239,14 +242,18 @@ class BatchWriter:
         if collection.feed_item is not None:
             await self.delete_by(FeedItem.__table__, "uri", uris)
         if collection.notify is not None:
-            await self.delete_by(Notification.__table__, "record_uri", uris)
+            await self.delete_notifications(uris)
         if collection.pair is not None:
             await self.delete_by(AsideRecord.__table__, "uri", uris)
-            author, subject = collection.pair
-            await self.lock_pairs(collection, ((row[author], row[subject]) for row in deleted))
+            await self.lock_pairs(collection, (pair_of(collection, row) for row in deleted))
             await self.promote(collection, deleted)
         if collection.after_delete is not None and deleted:
             await collection.after_delete(self, deleted)
+
+    async def delete_notifications(self, record_uris: list[str]) -> None:
+        """The notifications these records caused (`indexer.notification_sources` says which)."""
+        sources = await self.delete_by(NotificationSource.__table__, "record_uri", record_uris)
+        await self.delete_by(Notification.__table__, "uri", [source["uri"] for source in sources])
 
     async def insert_records(self, collection: Collection, rows: list[Row]) -> None:
         if not rows:
@@ -279,6 +286,7 @@ class BatchWriter:
     # looks only once the other has committed.
 
     async def lock_pairs(self, collection: Collection, pairs: Iterable[tuple[str, str]]) -> None:
+        """`pairs` as `pair_of` gives them."""
         keys = sorted({pair_lock_key(collection.nsid, author, subject) for author, subject in pairs})
         if keys:
             await self.conn.execute(_LOCK_KEYS, {"keys": keys})
@@ -287,23 +295,25 @@ class BatchWriter:
         """Rows whose pair already had a live record: aside while it still has one, else live."""
         assert collection.pair is not None
         author, subject = collection.pair
-        await self.lock_pairs(collection, ((row[author], row[subject]) for row in rows))
+        await self.lock_pairs(collection, (pair_of(collection, row) for row in rows))
         table = collection.table
-        wanted = rows_select(table, (author, subject)).subquery("wanted")
-        statement = select(table.c[author], table.c[subject]).join(
-            wanted, (table.c[author] == wanted.c[author]) & (table.c[subject] == wanted.c[subject])
-        )
-        result = await self.conn.execute(
-            statement,
-            rows_param((author, subject), rows),
-        )
+        names = (subject,) if author is None else (author, subject)
+        wanted = rows_select(table, names).subquery("wanted")
+        match = table.c[subject] == wanted.c[subject]
+        if author is None:
+            statement = select(literal_column("''"), table.c[subject]).join(wanted, match)
+        else:
+            statement = select(table.c[author], table.c[subject]).join(
+                wanted, match & (table.c[author] == wanted.c[author])
+            )
+        result = await self.conn.execute(statement, rows_param(names, rows))
         live = set(result.all())
-        aside = [row for row in rows if (row[author], row[subject]) in live]
+        aside = [row for row in rows if pair_of(collection, row) in live]
         if aside:
             await self.put_aside(collection, aside)
         if len(aside) < len(rows):
             await self.insert_records(
-                collection, [row for row in rows if (row[author], row[subject]) not in live]
+                collection, [row for row in rows if pair_of(collection, row) not in live]
             )
 
     async def put_aside(self, collection: Collection, rows: list[Row]) -> None:
@@ -314,7 +324,7 @@ class BatchWriter:
             {
                 "uri": row["uri"],
                 "collection": collection.nsid,
-                "author_did": row[author],
+                "author_did": did_of(row["uri"]) if author is None else row[author],
                 "subject": row[subject],
                 "version": self.versions.get(row["uri"], 0),
                 "cid": self.cids.get(row["uri"]),
@@ -335,19 +345,21 @@ class BatchWriter:
     async def promote(self, collection: Collection, deleted: list[Row]) -> None:
         """The oldest record waiting aside for a pair whose live record was deleted takes its place."""
         assert collection.pair is not None
-        author, subject = collection.pair
-        pairs = sorted({(row[author], row[subject]) for row in deleted})
+        pairs = sorted({pair_of(collection, row) for row in deleted})
         if not pairs:
             return
         table = AsideRecord.__table__
-        names = ("author_did", "subject")
+        by_subject = collection.pair[0] is None  # unique per subject: any author's record may take its place
+        names = ("subject",) if by_subject else ("author_did", "subject")
         wanted = rows_select(table, names).subquery("wanted")
+        match = table.c.subject == wanted.c.subject
+        key = (table.c.subject,) if by_subject else (table.c.author_did, table.c.subject)
         first = (
             select(table.c.uri)
-            .join(wanted, (table.c.author_did == wanted.c.author_did) & (table.c.subject == wanted.c.subject))
+            .join(wanted, match if by_subject else match & (table.c.author_did == wanted.c.author_did))
             .where(table.c.collection == collection.nsid)
-            .order_by(table.c.author_did, table.c.subject, table.c.version, table.c.uri)
-            .ext(distinct_on(table.c.author_did, table.c.subject))
+            .order_by(*key, table.c.version, table.c.uri)
+            .ext(distinct_on(*key))
         )
         statement = (
             table.delete().where(table.c.uri.in_(first)).returning(table.c.uri, table.c.cid, table.c.row)
@@ -391,9 +403,9 @@ class BatchWriter:
                 if notify.recipient == author:
                     continue
                 notification_uri = f"{uri}#notification{notify.suffix}"
+                self.notification_sources[notification_uri] = {"uri": notification_uri, "record_uri": uri}
                 self.notifications[notification_uri] = {
                     "uri": notification_uri,
-                    "record_uri": uri,
                     "recipient_did": notify.recipient,
                     "author_did": author,
                     "reason": notify.reason,
@@ -413,8 +425,10 @@ class BatchWriter:
             Notification.__table__, _sorted(self.notifications), returning="uri"
         )
         self.stats.notifications += len(inserted)
+        await self.insert_ignoring_conflicts(NotificationSource.__table__, _sorted(self.notification_sources))
         self.feed_items.clear()
         self.notifications.clear()
+        self.notification_sources.clear()
 
     async def apply_counters(self) -> None:
         aggregates: dict[str, dict[str, int]] = defaultdict(dict)
@@ -493,6 +507,14 @@ async def apply_commit_plan(
                 await writer.insert_records(collection, rows)
     await writer.apply_counters()
     return writer.stats
+
+
+def pair_of(collection: Collection, row: Row) -> tuple[str, str]:
+    """(author, subject) of a row of a paired collection; the author is '' for a table unique per
+    subject alone (verifications), where records of any author share the pair."""
+    assert collection.pair is not None
+    author, subject = collection.pair
+    return ("" if author is None else row[author], row[subject])
 
 
 def _sorted(rows: dict[str, Row]) -> list[Row]:
