@@ -162,7 +162,7 @@ async def observed(engine: AsyncEngine) -> Expected:
     }
     pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     uris: dict[str, set[str]] = defaultdict(set)
-    aside = await rows(engine, "SELECT uri, collection FROM aside_records")
+    aside = await rows(engine, "SELECT uri, collection FROM indexer.aside_records")
     for collection, (table, author, subject) in PAIR_COLLECTIONS.items():
         found = await rows(engine, f"SELECT uri, {author} AS a, {subject} AS s FROM {table}")
         assert len({(row["a"], row["s"]) for row in found}) == len(found)
