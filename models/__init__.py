@@ -20,7 +20,7 @@ from models.api_owned import (
     UserSettings,
     VideoJob,
 )
-from models.base import INDEXER_SCHEMA, Base
+from models.base import DID_WIDTH, INDEXER_SCHEMA, URI_WIDTH, Base
 from models.feed import (
     Bookmark,
     FeedGenerator,
@@ -56,8 +56,10 @@ from models.notifications import Notification
 from models.records import GenericRecord
 
 __all__ = [
+    "DID_WIDTH",
     "INDEXER_SCHEMA",
     "PLACEHOLDER_HANDLE",
+    "URI_WIDTH",
     "AccountState",
     "AccountTombstone",
     "ActivitySubscription",

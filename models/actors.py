@@ -11,7 +11,7 @@ from sqlalchemy import Index
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, did_column, indexed_at_column, now_default
+from models.base import FREE_TEXT, Base, did_column, indexed_at_column, now_default
 
 PLACEHOLDER_HANDLE = "handle.invalid"
 
@@ -21,7 +21,7 @@ class User(Base):
 
     did: Mapped[str] = did_column(primary_key=True)
     handle: Mapped[str] = did_column()
-    display_name: Mapped[str | None] = did_column(nullable=True)
+    display_name: Mapped[str | None] = did_column(nullable=True, info=FREE_TEXT)
     avatar_url: Mapped[str | None]  # bare blob CID
     banner_url: Mapped[str | None]  # bare blob CID
     description: Mapped[str | None]

@@ -27,6 +27,10 @@ NAMING_CONVENTION = {
 # Our own schema: bookkeeping, Alembic's version table (DIRECTION §3).
 INDEXER_SCHEMA = "indexer"
 
+# A free-text column: a value wider than its varchar is cut at a grapheme boundary, where an
+# identifier too long for its column makes its record invalid (app.indexing.widths).
+FREE_TEXT = {"free_text": True}
+
 # Widths of the reference schema.
 DID_WIDTH = 255  # DIDs, CIDs, handles, other short identifiers
 URI_WIDTH = 512  # AT-URIs

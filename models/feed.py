@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
+    FREE_TEXT,
     Base,
     bool_default,
     did_column,
@@ -190,7 +191,7 @@ class FeedGenerator(Base):
     cid: Mapped[str] = did_column()
     creator_did: Mapped[str] = did_column()
     did: Mapped[str] = did_column()
-    display_name: Mapped[str] = did_column()
+    display_name: Mapped[str] = did_column(info=FREE_TEXT)
     description: Mapped[str | None]
     avatar_url: Mapped[str | None]
     like_count: Mapped[int] = zero_default()

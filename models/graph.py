@@ -9,6 +9,7 @@ from sqlalchemy import Index
 from sqlalchemy.orm import Mapped
 
 from models.base import (
+    FREE_TEXT,
     Base,
     did_column,
     empty_json_array,
@@ -63,7 +64,7 @@ class List(Base):
     uri: Mapped[str] = uri_key()
     cid: Mapped[str] = did_column()
     creator_did: Mapped[str] = did_column()
-    name: Mapped[str] = did_column()
+    name: Mapped[str] = did_column(info=FREE_TEXT)
     purpose: Mapped[str] = varchar(64)
     description: Mapped[str | None]
     avatar_url: Mapped[str | None]
@@ -116,7 +117,7 @@ class StarterPack(Base):
     uri: Mapped[str] = uri_key()
     cid: Mapped[str] = did_column()
     creator_did: Mapped[str] = did_column()
-    name: Mapped[str] = did_column()
+    name: Mapped[str] = did_column(info=FREE_TEXT)
     description: Mapped[str | None]
     list_uri: Mapped[str | None] = uri_column(nullable=True)
     feeds: Mapped[list[Any]] = empty_json_array()

@@ -128,6 +128,7 @@ class BatchStats:
     aside: int = 0
     promoted: int = 0
     notifications: int = 0
+    truncated: int = 0
 
 
 class BatchWriter:
