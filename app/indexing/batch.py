@@ -144,6 +144,9 @@ class BatchWriter:
         self.feed_items: dict[str, Row] = {}
         self.notifications: dict[str, Row] = {}
         self.notification_sources: dict[str, Row] = {}
+        # URIs of this batch's ops that had no version before it: a row already under such a URI was
+        # not written by us (PublicAppView's API or another writer did), its origin is unknown.
+        self.unversioned: set[str] = set()
 
     # -- statements -------------------------------------------------------------------------------
 
@@ -274,9 +277,54 @@ class BatchWriter:
             self.add_effects(collection, row)
         if collection.after_insert is not None and live:
             await collection.after_insert(self, live)
-        if collection.pair is not None and len(inserted) < len(rows):
+        if len(inserted) < len(rows):
             done = {row["uri"] for row in inserted}
-            await self.aside_or_retry(collection, [row for row in rows if row["uri"] not in done])
+            missed = [row for row in rows if row["uri"] not in done]
+            if not collection.shared_rows:
+                missed = await self.replace_unknown_rows(collection, missed)
+            if collection.pair is not None and missed:
+                await self.aside_or_retry(collection, missed)
+
+    # -- rows of unknown origin ------------------------------------------------------------------------
+    #
+    # A public row we hold no version for was written by someone else (PublicAppView's API and its
+    # own workers write some tables). Our events win over it: it is removed as a record delete would
+    # remove it (counters, feed items, notifications), and our row takes its place. A unique conflict
+    # with such a row is therefore never an error, and never puts our record aside behind it.
+
+    async def replace_unknown_rows(self, collection: Collection, rows: list[Row]) -> list[Row]:
+        """Rows not inserted because a row of unknown origin holds their key: that row goes and ours
+        is inserted. Returns the rows still not inserted (pair conflicts with records of ours)."""
+        candidates = [row for row in rows if row["uri"] in self.unversioned]
+        if not candidates:
+            return rows
+        table = collection.table
+        key = _key_column(table)
+        found = await self.conn.execute(
+            select(table.c[key]).where(table.c[key] == func.any(array_param("keys"))),
+            {"keys": sorted(row[key] for row in candidates)},
+        )
+        taken = set(found.scalars())
+        unknown = [row for row in candidates if row[key] in taken]
+        if not unknown:
+            return rows
+        uris = [row["uri"] for row in unknown]
+        self.unversioned.difference_update(uris)  # replaced once: no second round
+        await self.delete_records(collection, uris)
+        await self.insert_records(collection, unknown)
+        replaced = set(uris)
+        return [row for row in rows if row["uri"] not in replaced]
+
+    async def unknown_owners(self, uris: Iterable[str]) -> set[str]:
+        """Of these URIs of live rows, those we hold no version for."""
+        wanted = sorted(set(uris))
+        if not wanted:
+            return set()
+        versions = RecordVersion.__table__
+        result = await self.conn.execute(
+            select(versions.c.uri).where(versions.c.uri == func.any(array_param("uris"))), {"uris": wanted}
+        )
+        return set(wanted) - set(result.scalars())
 
     # -- relationships kept aside -------------------------------------------------------------------
     #
@@ -302,13 +350,19 @@ class BatchWriter:
         wanted = rows_select(table, names).subquery("wanted")
         match = table.c[subject] == wanted.c[subject]
         if author is None:
-            statement = select(literal_column("''"), table.c[subject]).join(wanted, match)
+            statement = select(literal_column("''"), table.c[subject], table.c.uri).join(wanted, match)
         else:
-            statement = select(table.c[author], table.c[subject]).join(
+            statement = select(table.c[author], table.c[subject], table.c.uri).join(
                 wanted, match & (table.c[author] == wanted.c[author])
             )
         result = await self.conn.execute(statement, rows_param(names, rows))
-        live = set(result.all())
+        owners = {(pair_author, pair_subject): uri for pair_author, pair_subject, uri in result.all()}
+        unknown = await self.unknown_owners(owners.values())
+        if unknown:
+            # The pair is held by a row of unknown origin: it goes, and ours may take its place.
+            await self.delete_records(collection, sorted(unknown))
+            owners = {pair: uri for pair, uri in owners.items() if uri not in unknown}
+        live = set(owners)
         aside = [row for row in rows if pair_of(collection, row) in live]
         if aside:
             await self.put_aside(collection, aside)
@@ -491,6 +545,8 @@ async def apply_commit_plan(
         writer.cids[op.ref.uri] = op.ref.cid
         if had_version:
             removals.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.ref.uri)
+        else:
+            writer.unversioned.add(op.ref.uri)
         if op.row is not None:
             creations.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.row)
     for shared in (False, True):
@@ -508,6 +564,11 @@ async def apply_commit_plan(
                 await writer.insert_records(collection, rows)
     await writer.apply_counters()
     return writer.stats
+
+
+def _key_column(table: Table) -> str:
+    """The column a record's row is found by: its URI, or the table's key (gates: the post URI)."""
+    return "uri" if "uri" in table.c else next(iter(table.primary_key.columns)).name
 
 
 def pair_of(collection: Collection, row: Row) -> tuple[str, str]:
