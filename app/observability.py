@@ -494,7 +494,12 @@ class Observability:
             return "starting"
         async with engine.connect() as conn:
             state = await schema_state(conn)
-        return f"ok, schema {state.describe()}" if state.at_head else f"schema {state.describe()}"
+        if not state.at_head:
+            return f"schema {state.describe()}"
+        if not POSTGRESQL.up:
+            # The pool answers, yet the indexing's own statements fail (a database fault).
+            return f"indexing held: {POSTGRESQL.last_error}"
+        return f"ok, schema {state.describe()}"
 
 
 async def _bounded(check: Awaitable[str]) -> str:

@@ -83,6 +83,7 @@ class GeneratedOp:
     action: str
     subject: str = ""  # the list, DID, liked record or allow variant the record names
     name: str = ""
+    handle: str | None = None  # identity events only; this suite generates none
 
     @property
     def uri(self) -> str:

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, text, update
 
-from app.indexing.collection import Collection, Counter, FeedItemOf, Notify, RecordRef, Row, did_of
+from app.indexing.collection import (
+    Collection,
+    Counter,
+    FeedItemOf,
+    Notify,
+    RecordRef,
+    Row,
+    collection_of,
+    did_of,
+)
 from app.indexing.sql import array_param
 from app.records import validate
 from app.records.syntax import is_did, is_language
@@ -21,6 +30,7 @@ GATE_FLAGS_LOCK_CLASS = 0x67617465  # "gate"
 GATE_FLAGS_LOCKS = text(
     "SELECT pg_advisory_xact_lock(:lock_class, hashtext(uri)) FROM unnest(CAST(:uris AS text[])) AS uri"
 )
+POST = "app.bsky.feed.post"
 QUOTE_EMBEDS = {"app.bsky.embed.record", "app.bsky.embed.recordWithMedia"}
 MENTION = "app.bsky.richtext.facet#mention"
 TAG = "app.bsky.richtext.facet#tag"
@@ -65,6 +75,8 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
 
 
 def _quoted(embed: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The post a record embed quotes. An embed of another record (a feed generator, list, starter
+    pack, labeler) is checked as a strong reference but quotes nothing: no row, count or notice."""
     if embed is None or embed.get("$type") not in QUOTE_EMBEDS:
         return None
     holder = embed.get("record")
@@ -72,7 +84,8 @@ def _quoted(embed: dict[str, Any] | None) -> tuple[str, str] | None:
         holder = holder.get("record") if isinstance(holder, dict) else None
     if not isinstance(holder, dict):
         raise validate.InvalidRecord("embed.record", "not a strong reference")
-    return validate.strong_ref({"record": holder}, "record")
+    ref = validate.strong_ref({"record": holder}, "record")
+    return ref if collection_of(ref.uri) == POST else None
 
 
 def _features(facets: list[Any]) -> list[dict[str, Any]]:
@@ -174,7 +187,7 @@ async def refresh_gate_flags(writer: BatchWriter, post_uris: list[str]) -> None:
 
 
 COLLECTION = Collection(
-    nsid="app.bsky.feed.post",
+    nsid=POST,
     table=Post.__table__,
     parse=parse,
     author_column="author_did",
