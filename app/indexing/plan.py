@@ -12,7 +12,7 @@ from typing import Any
 
 from app.events import CommitEvent, DeadLetter
 from app.indexing.collection import Collection, RecordRef, Row
-from app.indexing.widths import DID_WIDTH, fit_row
+from app.indexing.widths import DID_WIDTH, fit_derived, fit_row
 from app.records.normalise import to_lexicon
 from app.records.syntax import is_cid, is_did, is_nsid, is_record_key, parse_datetime
 from app.records.validate import InvalidRecord
@@ -59,6 +59,7 @@ def plan_commits(events: Iterable[CommitEvent], lookup: Callable[[str], Collecti
                 planned = _plan_op(event, op, lookup, commit_time, rev, order)
                 if planned.row is not None:
                     plan.truncated += fit_row(planned.collection.table, planned.row)
+                    fit_derived(planned.collection, planned.row)
             except InvalidRecord as exc:
                 plan.dead_letters.append(DeadLetter.of(event, "commit", str(exc), op_index=index))
                 continue

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.widths import column_widths, cut_to_width
 from models import FeedGenerator, List, StarterPack, User
-from tests.support.events import DID_A, commit, follow_record, op
+from tests.support.events import DID_A, commit, follow_record, op, post_record
 
 # One grapheme of five code points (e + four combining marks): 64 of them pass the lexicon's limits
 # for a profile's displayName (64 graphemes, 640 bytes) and make 320 characters, over varchar(255).
@@ -82,3 +82,19 @@ async def test_a_repository_did_too_long_dead_letters_its_commit(handlers: Index
     ops = [op("create", "app.bsky.graph.follow", "3kfollow10000", follow_record(DID_A))]
     dead = await handlers.commits([commit(LONG_DID, ops, 1)])
     assert len(dead) == 1 and "longer than users.did" in dead[0].error
+
+
+async def test_a_mention_of_a_did_too_long_for_users_dead_letters_the_post(
+    handlers: IndexingHandlers, engine: AsyncEngine
+) -> None:
+    facet = {
+        "index": {"byteStart": 0, "byteEnd": 5},
+        "features": [{"$type": "app.bsky.richtext.facet#mention", "did": LONG_DID}],
+    }
+    record = post_record("hello") | {"facets": [facet]}
+    dead = await handlers.commits(
+        [commit(DID_A, [op("create", "app.bsky.feed.post", "3kpost1000000", record)], 1)]
+    )
+    assert len(dead) == 1 and "users.did" in dead[0].error
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM posts")) == 0
