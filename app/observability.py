@@ -80,6 +80,11 @@ _INDEXING_TOTALS = {
     "aside": ("pairs_put_aside", "Second records of a live pair (like, follow...) put aside"),
     "promoted": ("pairs_promoted", "Records put aside promoted when the live one of their pair went"),
     "notifications": ("notifications", "Notifications inserted"),
+    "truncated": (
+        "text_truncated",
+        "Free-text values (display names, list and pack names) cut at a grapheme boundary to fit "
+        "their varchar column",
+    ),
 }
 
 

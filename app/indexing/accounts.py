@@ -23,7 +23,7 @@ from app.indexing.collection import Collection, collection_of
 from app.indexing.registry import Registry
 from app.indexing.sql import arrays, rows_param, rows_select, unnest_typed
 from app.records.syntax import is_did, normalise_handle
-from models import PLACEHOLDER_HANDLE, AccountTombstone, RecordVersion, User
+from models import PLACEHOLDER_HANDLE, AccountState, AccountTombstone, RecordVersion, User
 
 ACCOUNT_STATUSES = frozenset(
     {"takendown", "suspended", "deactivated", "deleted", "desynchronized", "throttled"}
@@ -129,17 +129,36 @@ async def apply_accounts(
 async def _update_if_newer(
     conn: AsyncConnection, column: str, dids: list[str], values: list[str], versions: list[int]
 ) -> None:
-    """Set `users.<column>` where the event is newer than the version that last set it."""
-    users = User.__table__
-    version_column = users.c[f"{column}_version"]
-    source = unnest_typed(_VERSIONED_VALUES).subquery("src")
-    statement = (
-        update(users)
-        .where(users.c.did == source.c.did)
-        .where(or_(version_column.is_(None), version_column < source.c.version))
-        .values({column: source.c.value, version_column.name: source.c.version})
-    )
-    await conn.execute(statement, arrays(did=dids, value=values, version=versions))
+    """Set the account's `column` (the handle on `users`, the status in `indexer.account_states`) where
+    the event is newer than the version that last set it (kept in `indexer.account_states`)."""
+    states = AccountState.__table__
+    version_column = f"{column}_version"
+    names = ("did", version_column, *(("status",) if column == "status" else ()))
+    rows = [
+        {"did": did, version_column: version, "status": value}
+        for did, value, version in zip(dids, values, versions, strict=True)
+    ]
+    upsert = pg_insert(states).from_select(names, rows_select(states, names))
+    statement = upsert.on_conflict_do_update(
+        index_elements=["did"],
+        set_={name: upsert.excluded[name] for name in names[1:]},
+        where=or_(
+            states.c[version_column].is_(None), states.c[version_column] < upsert.excluded[version_column]
+        ),
+    ).returning(states.c.did)
+    changed = set((await conn.execute(statement, rows_param(names, rows))).scalars())
+    if column == "handle" and changed:
+        users = User.__table__
+        source = unnest_typed(_VERSIONED_VALUES).subquery("src")
+        kept = [index for index, did in enumerate(dids) if did in changed]
+        await conn.execute(
+            update(users).where(users.c.did == source.c.did).values(handle=source.c.value),
+            arrays(
+                did=[dids[i] for i in kept],
+                value=[values[i] for i in kept],
+                version=[versions[i] for i in kept],
+            ),
+        )
 
 
 async def purge_accounts(writer: BatchWriter, registry: Registry, deleted_at: dict[str, int]) -> None:

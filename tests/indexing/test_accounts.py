@@ -58,18 +58,24 @@ async def test_invalid_dids_and_statuses_are_dead_letters(
     bad_status = account(DID_A, False, "exploded", 2)
     dead = await handlers.accounts([bad_did, bad_status, account(DID_B, False, "takendown", 3)])
     assert sorted(letter.entry_id for letter in dead) == sorted([bad_did.entry_id, bad_status.entry_id])
-    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_B) == "takendown"
+    assert (
+        await one(engine, "SELECT status FROM indexer.account_states WHERE did = :d", d=DID_B) == "takendown"
+    )
     assert await rows(engine, "SELECT did FROM users WHERE did = :d", d=DID_A) == []
 
 
 async def test_status_words(handlers: IndexingHandlers, engine: AsyncEngine) -> None:
     await handlers.accounts([account(DID_A, False, None, 1)])
-    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "inactive"
+    assert (
+        await one(engine, "SELECT status FROM indexer.account_states WHERE did = :d", d=DID_A) == "inactive"
+    )
     await handlers.accounts([account(DID_A, False, "suspended", 3)])
     await handlers.accounts([account(DID_A, True, None, 2)])  # older: skipped
-    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "suspended"
+    assert (
+        await one(engine, "SELECT status FROM indexer.account_states WHERE did = :d", d=DID_A) == "suspended"
+    )
     await handlers.accounts([account(DID_A, True, None, 4)])
-    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "active"
+    assert await one(engine, "SELECT status FROM indexer.account_states WHERE did = :d", d=DID_A) == "active"
 
 
 async def test_deleted_account_is_purged_and_stays_purged(
@@ -118,14 +124,14 @@ async def test_deleted_account_is_purged_and_stays_purged(
         "quote_count": 0,
     }
     await handlers.accounts([account(DID_A, False, "deleted", 20)])
-    assert await one(engine, "SELECT status FROM users WHERE did = :d", d=DID_A) == "deleted"
+    assert await one(engine, "SELECT status FROM indexer.account_states WHERE did = :d", d=DID_A) == "deleted"
     for table, column in (
         ("posts", "author_did"),
         ("likes", "user_did"),
         ("reposts", "user_did"),
         ("follows", "follower_did"),
         ("feed_items", "originator_did"),
-        ("aside_records", "author_did"),
+        ("indexer.aside_records", "author_did"),
         ("notifications", "author_did"),
     ):
         assert await rows(engine, f"SELECT 1 FROM {table} WHERE {column} = :d", d=DID_A) == [], table
@@ -157,12 +163,16 @@ async def test_tombstones_expire_past_the_horizon(handlers: IndexingHandlers, en
     expired = await handlers.expire()
     assert (expired.record_tombstones, expired.account_tombstones) == (0, 0)
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE record_versions SET updated_at = updated_at - interval '8 days'"))
-        await conn.execute(text("UPDATE account_tombstones SET deleted_at = deleted_at - interval '8 days'"))
+        await conn.execute(
+            text("UPDATE indexer.record_versions SET updated_at = updated_at - interval '8 days'")
+        )
+        await conn.execute(
+            text("UPDATE indexer.account_tombstones SET deleted_at = deleted_at - interval '8 days'")
+        )
     expired = await handlers.expire()
     assert (expired.record_tombstones, expired.account_tombstones) == (1, 1)
     # The live record's version stays: it still orders later updates of that record.
-    assert await one(engine, "SELECT uri FROM record_versions") == uri(DID_A, POST, "3klive0000000")
+    assert await one(engine, "SELECT uri FROM indexer.record_versions") == uri(DID_A, POST, "3klive0000000")
     assert handlers.settings.tombstone_horizon_days == timedelta(days=7).days
 
 
@@ -223,12 +233,12 @@ async def records_of(engine: AsyncEngine, did: str) -> list[str]:
 
 
 async def tombstone_of(engine: AsyncEngine, did: str) -> int | None:
-    found = await rows(engine, "SELECT version FROM account_tombstones WHERE did = :d", d=did)
+    found = await rows(engine, "SELECT version FROM indexer.account_tombstones WHERE did = :d", d=did)
     return found[0]["version"] if found else None
 
 
 async def status_row(engine: AsyncEngine, did: str) -> str:
-    return await one(engine, "SELECT status FROM users WHERE did = :d", d=did)
+    return await one(engine, "SELECT status FROM indexer.account_states WHERE did = :d", d=did)
 
 
 async def test_a_deletion_purges_whatever_status_comes_with_it(

@@ -225,7 +225,7 @@ async def observed(engine: AsyncEngine) -> Expected:
     }
     pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     uris: dict[str, set[str]] = defaultdict(set)
-    aside = await rows(engine, "SELECT uri, collection FROM aside_records")
+    aside = await rows(engine, "SELECT uri, collection FROM indexer.aside_records")
     for collection, (table, author, subject) in PAIR_COLLECTIONS.items():
         found = await rows(engine, f"SELECT uri, {author} AS a, {subject} AS s FROM {table}")
         assert len({(row["a"], row["s"]) for row in found}) == len(found)
@@ -238,7 +238,9 @@ async def observed(engine: AsyncEngine) -> Expected:
         for row in await rows(engine, "SELECT * FROM notifications")
     }
     quotes = {(row["post_uri"], row["quoted_uri"]) for row in await rows(engine, "SELECT * FROM quotes")}
-    users = await rows(engine, "SELECT did, handle, status FROM users")
+    users = await rows(
+        engine, "SELECT did, handle, status FROM users LEFT JOIN indexer.account_states USING (did)"
+    )
     statuses = {row["did"]: row["status"] for row in users if row["status"] is not None}
     handles = {row["did"]: row["handle"] for row in users}
     return Expected(posts, pairs, uris, notes, quotes, statuses, handles)

@@ -91,8 +91,9 @@ def by_uri(*notes: dict[str, Any]) -> list[dict[str, Any]]:
 async def notifications(engine: AsyncEngine) -> list[dict[str, Any]]:
     return await rows(
         engine,
-        "SELECT uri, record_uri, recipient_did, author_did, reason, reason_subject, cid, is_read, created_at "
-        "FROM notifications ORDER BY uri",
+        "SELECT n.uri, s.record_uri, recipient_did, author_did, reason, reason_subject, cid, is_read, "
+        "created_at "
+        "FROM notifications n LEFT JOIN indexer.notification_sources s ON s.uri = n.uri ORDER BY n.uri",
     )
 
 

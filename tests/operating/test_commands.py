@@ -156,7 +156,7 @@ async def test_dead_letters_redriven_once_their_cause_is_fixed_are_indexed(
     texts = await one(engine, "SELECT string_agg(text, ',' ORDER BY text) FROM posts")
     assert texts == "fine,poison a,poison b"
     async with engine.connect() as conn:
-        versions = dict((await conn.execute(text("SELECT uri, version FROM record_versions"))).all())
+        versions = dict((await conn.execute(text("SELECT uri, version FROM indexer.record_versions"))).all())
     assert versions[f"at://{author}/{POST}/3lpoisona0000"] == 2
     assert versions[f"at://{author}/{POST}/3lpoisonb0000"] == version_of(ids[2], "")
 

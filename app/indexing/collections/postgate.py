@@ -1,9 +1,9 @@
 """app.bsky.feed.postgate: how a post may be embedded (quoted), one gate per post (`post_gates.post_uri`).
 
 `embedding_rules` keeps the record's `detachedEmbeddingUris` and `embeddingRules` as lexicon JSON,
-only those present. Deletes go by the gate record's own URI (`post_gates.uri`; the worker we replace
-aimed them at a column that does not exist). The gate must name the post of its own record key, as
-thread gates do, and `posts.has_post_gate` follows it whichever arrives first.
+only those present. The gate must name the post of its own record key, as thread gates do, so its
+URI and owner follow from the post URI the table is keyed by (the worker we replace aimed deletes at
+a column that does not exist). `posts.has_post_gate` follows it whichever arrives first.
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from app.indexing.collection import Collection, RecordRef, Row
-from app.indexing.collections.threadgate import gated_post, refresh_posts, union_members
+from app.indexing.collections.threadgate import (
+    delete_gates,
+    gated_post,
+    insert_gates,
+    refresh_posts,
+    union_members,
+)
 from app.records import validate
 from models import PostGate
 
@@ -28,7 +34,6 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
     return {
         "post_uri": post_uri,
         "uri": ref.uri,
-        "owner_did": ref.did,
         "embedding_rules": rules,
         "created_at": validate.datetime_(record, "createdAt"),
     }
@@ -38,7 +43,9 @@ COLLECTION = Collection(
     nsid="app.bsky.feed.postgate",
     table=PostGate.__table__,
     parse=parse,
-    author_column="owner_did",
+    author_column=None,
+    insert_rows=lambda writer, rows: insert_gates(writer, PostGate.__table__, rows),
+    delete_rows=lambda writer, uris: delete_gates(writer, PostGate.__table__, uris),
     after_insert=refresh_posts,
     after_delete=refresh_posts,
 )
