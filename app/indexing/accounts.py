@@ -22,6 +22,7 @@ from app.indexing.batch import BatchStats, BatchWriter, lock_finish, lock_purges
 from app.indexing.collection import Collection, collection_of
 from app.indexing.registry import Registry
 from app.indexing.sql import arrays, rows_param, rows_select, unnest_typed
+from app.indexing.widths import DID_WIDTH
 from app.records.syntax import is_did, normalise_handle
 from models import PLACEHOLDER_HANDLE, AccountState, AccountTombstone, RecordVersion, User
 
@@ -38,15 +39,18 @@ E = TypeVar("E", bound=StreamEvent)
 
 
 def with_valid_dids(events: Iterable[E], kind: str) -> tuple[list[E], list[DeadLetter]]:
-    """The events naming a valid DID; the others are dead letters."""
+    """The events naming a valid DID that fits `users.did`; the others are dead letters."""
     valid: list[E] = []
     dead: list[DeadLetter] = []
     for event in events:
         did = event.did  # type: ignore[attr-defined]
-        if is_did(did):
-            valid.append(event)
-        else:
+        if not is_did(did):
             dead.append(DeadLetter.of(event, kind, f"invalid DID {did[:100]!r}"))
+        elif len(did) > DID_WIDTH:
+            error = f"DID of {len(did)} characters, longer than users.did (varchar({DID_WIDTH}))"
+            dead.append(DeadLetter.of(event, kind, error))
+        else:
+            valid.append(event)
     return valid, dead
 
 

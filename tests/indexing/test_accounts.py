@@ -297,3 +297,14 @@ async def test_a_replayed_deletion_leaves_the_records_of_a_reactivated_account(
     await handlers.accounts([account(DID_A, False, "deleted", 30), account(DID_A, False, "deleted", 25)])
     assert await records_of(engine, DID_A) == []
     assert await tombstone_of(engine, DID_A) == 30
+
+
+async def test_a_did_too_long_for_users_did_is_a_dead_letter(
+    handlers: IndexingHandlers, engine: AsyncEngine
+) -> None:
+    long_web = "did:web:" + ".".join(["a" * 63] * 3 + ["b" * 55]) + ".com"  # a valid host; 259 in all
+    assert len(long_web) == 259
+    dead = await handlers.identities([identity(long_web, "fine.example.com", 1)])
+    dead += await handlers.accounts([account(long_web, False, "deleted", 2)])
+    assert ["longer than users.did (varchar(255))" in letter.error for letter in dead] == [True, True]
+    assert await rows(engine, "SELECT did FROM users") == []

@@ -323,14 +323,15 @@ async def test_starter_pack_without_feeds_then_with_feeds_then_deleted(
     }
     assert await table(engine, "starter_packs") == [expected]
 
-    # Updates were ignored too: now they replace the row; feeds are kept as lexicon feed items.
+    # Updates were ignored too: now they replace the row; feeds are kept as the generators' URIs
+    # (PublicAppView's schema declares the column an array of feed generator URIs).
     feeds = [{"uri": uri(DID_B, GENERATOR, "cats")}, {"uri": uri(DID_C, GENERATOR, "dogs")}]
     updated = starter_pack_record(list_uri, "Pets", description="Furry", feeds=feeds)
     await apply(
         handlers, DID_A, 2, op("update", STARTERPACK, "3kpack0000000", as_dialect(dialect, updated), CID_2)
     )
     assert await table(engine, "starter_packs") == [
-        expected | {"cid": CID_2, "name": "Pets", "description": "Furry", "feeds": feeds}
+        expected | {"cid": CID_2, "name": "Pets", "description": "Furry", "feeds": [f["uri"] for f in feeds]}
     ]
     await apply(handlers, DID_A, 3, op("delete", STARTERPACK, "3kpack0000000"))
     assert await table(engine, "starter_packs") == []
@@ -591,7 +592,7 @@ async def test_post_gate_create_update_delete(
     await apply(handlers, DID_A, 2, op("create", POSTGATE, "3kpost0000000", as_dialect(dialect, record)))
     expected = {
         "post_uri": post_uri,
-        "embedding_rules": {"detachedEmbeddingUris": detached, "embeddingRules": disable},
+        "embedding_rules": {"detachedEmbeddingUris": detached, "disableRule": disable[0]["$type"]},
         "created_at": CREATED_AT,
     }
     assert await table(engine, "post_gates", "post_uri") == [expected]

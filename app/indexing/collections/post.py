@@ -33,7 +33,6 @@ GATE_FLAGS_LOCKS = text(
 POST = "app.bsky.feed.post"
 QUOTE_EMBEDS = {"app.bsky.embed.record", "app.bsky.embed.recordWithMedia"}
 MENTION = "app.bsky.richtext.facet#mention"
-TAG = "app.bsky.richtext.facet#tag"
 
 
 def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
@@ -65,7 +64,7 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
         "root_cid": root_cid,
         "embed": validate.clean_json(embed) if embed is not None else None,
         "facets": validate.clean_json(facets) if facets is not None else None,
-        "tags": _tags(record, facets or []),
+        "tags": _tags(record),
         "created_at": created_at,
         **ref.commit_columns(),
         # Not columns: what the effects below need.
@@ -103,11 +102,11 @@ def _mentions(facets: list[Any]) -> list[str]:
     return list(dict.fromkeys(did for did in dids if isinstance(did, str) and is_did(did)))
 
 
-def _tags(record: dict[str, Any], facets: list[Any]) -> list[str]:
+def _tags(record: dict[str, Any]) -> list[str]:
+    """The record's own `tags`, hashtags besides those in the text's facets (PublicAppView's API passes
+    the column on as the record's `tags`, so facet hashtags are not copied in)."""
     tags = validate.string_list(record, "tags", max_items=8, max_bytes=640) or []
-    facet_tags = [feature.get("tag") for feature in _features(facets) if feature.get("$type") == TAG]
-    cleaned = (tag.replace("\x00", "") for tag in [*tags, *facet_tags] if isinstance(tag, str))
-    return list(dict.fromkeys(tag for tag in cleaned if tag and len(tag.encode()) <= 640))
+    return list(dict.fromkeys(tag for tag in tags if tag))
 
 
 def notify(row: Row) -> list[Notify]:

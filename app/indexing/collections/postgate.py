@@ -1,9 +1,10 @@
 """app.bsky.feed.postgate: how a post may be embedded (quoted), one gate per post (`post_gates.post_uri`).
 
-`embedding_rules` keeps the record's `detachedEmbeddingUris` and `embeddingRules` as lexicon JSON,
-only those present. The gate must name the post of its own record key, as thread gates do, so its
-URI and owner follow from the post URI the table is keyed by (the worker we replace aimed deletes at
-a column that does not exist). `posts.has_post_gate` follows it whichever arrives first.
+`embedding_rules` holds what PublicAppView's schema declares for it, `{disableRule?: string,
+detachedEmbeddingUris?: string[]}`: the record's detached URIs, and the disable rule's `$type` when
+the record's `embeddingRules` has one (the lexicon's only rule), only those present. The gate must
+name the post of its own record key, as thread gates do, so its URI and owner follow from the post
+URI the table is keyed by. `posts.has_post_gate` follows it whichever arrives first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from app.indexing.collections.threadgate import (
 from app.records import validate
 from models import PostGate
 
+DISABLE_RULE = "app.bsky.feed.postgate#disableRule"
+
 
 def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
     post_uri = gated_post(ref, record)
@@ -28,9 +31,9 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
     detached = validate.string_list(record, "detachedEmbeddingUris", max_items=50, item_format="at-uri")
     if detached is not None:
         rules["detachedEmbeddingUris"] = detached
-    embedding_rules = union_members(record, "embeddingRules", max_items=5)
-    if embedding_rules is not None:
-        rules["embeddingRules"] = validate.clean_json([rule for _, rule in embedding_rules])
+    embedding_rules = union_members(record, "embeddingRules", max_items=5) or []
+    if any(rule_type == DISABLE_RULE for rule_type, _ in embedding_rules):
+        rules["disableRule"] = DISABLE_RULE
     return {
         "post_uri": post_uri,
         "uri": ref.uri,
