@@ -243,14 +243,14 @@ class PoliteClient:
                             return await handle(response)
                         await self._raise_for(url, response)
                         raise AssertionError("unreachable")  # _raise_for always raises
+                except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                    raise TransientError(f"GET {url}: no answer within {self.settings.timeout_s} s") from exc
                 except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
                     raise TransientError(f"GET {url}: connection broke: {exc}") from exc
                 except aiohttp.InvalidURL as exc:
                     raise PermanentError(f"GET {url}: invalid URL") from exc
                 except (aiohttp.ClientError, OSError) as exc:
                     raise TransientError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-                except TimeoutError as exc:
-                    raise TransientError(f"GET {url}: no answer within {self.settings.timeout_s} s") from exc
 
     async def _wait_for_budget(self, host: _Host, url: str) -> None:
         budget = self.settings.host_requests_per_5min
