@@ -13,8 +13,6 @@ sharing an 8-byte prefix are told apart by the full hash check.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 from array import array
@@ -23,24 +21,38 @@ from pathlib import Path
 
 from app.backfill.errors import CorruptCar, MissingBlock
 from app.codec import CodecError
-from app.codec.dagcbor import cid_string, decode_raw, read_varint
+from app.codec.dagcbor import decode_raw, read_varint
 
 _CHUNK = 1024 * 1024
 _MAX_HEADER = 64 * 1024
 _MAX_BLOCK = 8 * 1024 * 1024  # well over the protocol's record limit; larger is not a repository block
 _SHA256 = 0x12
+_DAG_CBOR_SHA256 = b"\x01\x71\x12\x20"
 _HEAD_ROOM = 64  # bytes a section needs in the buffer to parse its length and CID
 
 
-def cid_binary(cid: str) -> bytes:
-    """A CID string (`b` + base32 lower) → binary; `CorruptCar` when it is not one."""
-    if not isinstance(cid, str) or not cid.startswith("b") or len(cid) > 200:
-        raise CorruptCar(f"{str(cid)[:80]!r} is not a base32 CIDv1")
-    body = cid[1:].upper()
+# A CID string is `b` + unpadded base32 (RFC 4648, lower case) of the binary CID. Translated to
+# Python's base-32 digits, `int(..., 32)` reads it in C: 58 characters are 290 bits, the 36 bytes of
+# a CIDv1 with a 32-byte SHA-256 multihash followed by 2 zero bits.
+_TO_INT_DIGITS = str.maketrans("abcdefghijklmnopqrstuvwxyz234567", "0123456789abcdefghijklmnopqrstuv")
+_CID_STRING_LENGTH = 59
+_DIGEST_MASK = (1 << 256) - 1
+# CIDv1 + codec (dag-cbor 0x71 or raw 0x55) + sha2-256 (0x12) + 32 bytes (0x20), as integers.
+_SHA256_PREFIXES = frozenset({0x01711220, 0x01551220})
+
+
+def digest_of(cid: str) -> int:
+    """The SHA-256 digest (as an integer) a CID string names; `CorruptCar` unless it is a CIDv1
+    (dag-cbor or raw) with a 32-byte SHA-256 multihash."""
+    if not isinstance(cid, str) or len(cid) != _CID_STRING_LENGTH or cid[0] != "b":
+        raise CorruptCar(f"{str(cid)[:80]!r} is not a SHA-256 CIDv1")
     try:
-        return base64.b32decode(body + "=" * (-len(body) % 8))
-    except (binascii.Error, ValueError) as exc:
-        raise CorruptCar(f"{cid[:80]!r} is not a base32 CIDv1") from exc
+        value = int(cid[1:].translate(_TO_INT_DIGITS), 32)
+    except ValueError:
+        raise CorruptCar(f"{cid!r} is not base32") from None
+    if value & 3 or (value >> 258) not in _SHA256_PREFIXES:
+        raise CorruptCar(f"{cid!r} is not a SHA-256 CIDv1 of dag-cbor or raw data")
+    return (value >> 2) & _DIGEST_MASK
 
 
 def sha256_digest(cid: bytes) -> bytes:
@@ -63,6 +75,7 @@ class CarFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file = self.path.open("rb")
+        self._fd = self._file.fileno()
         try:
             self._size = os.fstat(self._file.fileno()).st_size
             self.roots = self._read_header()
@@ -94,25 +107,21 @@ class CarFile:
     def get(self, cid: str) -> bytes:
         """The verified bytes of the block named `cid`; `MissingBlock`, or `CorruptCar` when the
         archive's bytes for it do not hash to it."""
-        return self.get_binary(cid_binary(cid), cid)
-
-    def get_binary(self, cid: bytes, shown: str | None = None) -> bytes:
-        digest = sha256_digest(cid)
-        key = int.from_bytes(digest[:8], "big")
+        digest = digest_of(cid)
+        key = digest >> 192
         at = bisect_left(self._keys, key)
         candidates = 0
         while at < len(self._keys) and self._keys[at] == key:
-            data = os.pread(self._file.fileno(), self._lengths[at], self._offsets[at])
+            data = os.pread(self._fd, self._lengths[at], self._offsets[at])
             if len(data) != self._lengths[at]:
                 raise CorruptCar(f"{self.path.name}: block at byte {self._offsets[at]} is cut short")
-            if hashlib.sha256(data).digest() == digest:
+            if int.from_bytes(hashlib.sha256(data).digest(), "big") == digest:
                 return data
             candidates += 1
             at += 1
-        name = shown or _shown(cid)
         if candidates:
-            raise CorruptCar(f"block {name} does not hash to its CID")
-        raise MissingBlock(f"block {name} is not in the CAR")
+            raise CorruptCar(f"block {cid} does not hash to its CID")
+        raise MissingBlock(f"block {cid} is not in the CAR")
 
     # --- opening ---------------------------------------------------------------------------------
 
@@ -159,7 +168,8 @@ class CarFile:
             where = base + pos
             try:
                 section, cid_at = read_varint(buf, pos)
-                cid_len = _cid_length(buf, cid_at)
+                # Nearly every block is dag-cbor/sha-256: its CID is those 4 bytes and 32 of digest.
+                cid_len = 36 if buf[cid_at : cid_at + 4] == _DAG_CBOR_SHA256 else _cid_length(buf, cid_at)
             except (CodecError, CorruptCar) as exc:
                 raise CorruptCar(f"{self.path.name}: malformed block section at byte {where}: {exc}") from exc
             if section == 0 or section > _MAX_BLOCK:
@@ -170,7 +180,7 @@ class CarFile:
                 raise CorruptCar(f"{self.path.name}: block section at byte {where} is shorter than its CID")
             if base + end > self._size:
                 raise CorruptCar(f"{self.path.name}: block at byte {where} runs past the end of the file")
-            digest = sha256_digest(bytes(buf[cid_at:data_at]))
+            digest = buf[cid_at + 4 : data_at] if cid_len == 36 else sha256_digest(bytes(buf[cid_at:data_at]))
             if len(offsets) >= 1 << 32:
                 raise CorruptCar(f"{self.path.name}: too many blocks")
             packed.append(int.from_bytes(digest[:8], "big") << 32 | len(offsets))
@@ -201,10 +211,3 @@ def _cid_length(buf: bytes, at: int) -> int:
     _, p = read_varint(buf, p)
     digest_length, p = read_varint(buf, p)
     return p + digest_length - at
-
-
-def _shown(cid: bytes) -> str:
-    try:
-        return cid_string(cid)
-    except CodecError:
-        return cid.hex()[:80]

@@ -22,7 +22,7 @@ from typing import Any
 
 from app.backfill.carfile import CarFile
 from app.backfill.errors import CarError, CommitMismatch, MissingBlock, UnsupportedRepoVersion
-from app.backfill.mst import split_key, walk
+from app.backfill.mst import walk
 from app.codec import CodecError
 from app.codec.dagcbor import decode_lexicon, decode_raw
 from app.records.syntax import is_did, is_tid
@@ -125,7 +125,7 @@ class RepoSnapshot:
     def keys(self) -> Iterator[tuple[str, str, str]]:
         """(collection, rkey, record CID) of every record, in key order, without reading records."""
         for key, cid in walk(self.car.get, self.commit.data):
-            collection, rkey = split_key(key)  # type: ignore[misc]  # walk yields only valid keys
+            collection, _, rkey = key.partition("/")  # walk yields only valid `collection/rkey` keys
             yield collection, rkey, cid
 
     def records(self) -> Iterator[RepoRecord | RejectedRecord]:
