@@ -9,10 +9,12 @@ the entries of a node share one layer and its subtrees are on lower layers.
 Nodes are read one at a time as the walk reaches them (through `read_block`), so memory holds
 one path from the root, never the tree. Nodes are decoded with the codec's lexicon form, whose C
 decoder writes CID strings itself: links arrive as `{"$link": CID}` and key suffixes as
-`{"$bytes": base64}`, and a link is then accepted only in that one-key shape. What is checked, each failure a `BadMstNode`: the node
-shape and types, prefix lengths, keys of the form `<collection NSID>/<record key>`, keys strictly
-increasing over the whole walk, one layer per node and lower layers below. Layers fall at each
-level, so the walk's depth is bounded whatever the input.
+`{"$bytes": base64}`, and a link is then accepted only in that one-key shape.
+
+What is checked, each failure a `BadMstNode`: the node shape and types, prefix lengths, keys of
+the form `<collection NSID>/<record key>`, keys strictly increasing over the whole walk, one layer
+per node and lower layers below. Layers fall at each level, so the walk's depth is bounded
+whatever the input.
 """
 
 from __future__ import annotations
