@@ -168,13 +168,21 @@ class IdentityResolver:
             del self._cache[did]
         pending = self._pending.get(did)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if pending.cancelled():  # the task resolving it was cancelled, not this one
+                    return await self.resolve(did)
+                raise
         self.misses += 1
         future: asyncio.Future[Identity] = asyncio.get_running_loop().create_future()
         self._pending[did] = future
         try:
             identity = await self._fetch(did)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so a future nobody else awaits does not warn
             raise

@@ -297,3 +297,23 @@ async def test_list_repos_pages_with_a_cursor_to_resume_from(net: FakeNetwork, s
         resumed = await list_repos(client, net.url, cursor=pages[0].cursor, limit=10)
         assert [ref.did for ref in resumed.repos] == dids[10:20]
         assert Counter(ref.active for page in pages for ref in page.repos) == {True: 25}
+
+
+async def test_list_repos_leaves_out_invalid_entries(net: FakeNetwork, settings: BackfillSettings):
+    did = add(net, 600, records=1)
+    net.bad_list_entries = [{"did": "did:plc:short"}, "not an object", {"head": "x"}]
+    async with PoliteClient(settings) as client:
+        page = await list_repos(client, net.url)
+    assert [ref.did for ref in page.repos] == [did]
+    assert (page.skipped, page.cursor) == (3, None)
+
+
+async def test_concurrent_resolutions_of_one_did_share_one_request(
+    net: FakeNetwork, settings: BackfillSettings
+):
+    did = add(net, 601, records=1)
+    async with PoliteClient(settings) as client:
+        resolver = IdentityResolver(client, settings)
+        identities = await asyncio.gather(*(resolver.resolve(did) for _ in range(5)))
+    assert len(set(identities)) == 1
+    assert len(net.served(f"/{did}")) == 1

@@ -45,6 +45,7 @@ class FakeNetwork:
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     web_document: dict[str, Any] | None = None
+    bad_list_entries: list[Any] = field(default_factory=list)  # added to the first listRepos page
     in_flight: int = 0
     max_in_flight: int = 0
     port: int = 0
@@ -179,6 +180,8 @@ class FakeNetwork:
                 {"did": did, "head": "bafyreihead", "rev": "3kabcdefghij2", "active": True} for did in page
             ]
         }
+        if not cursor:
+            body["repos"] += self.bad_list_entries
         if len(dids) > limit:
             body["cursor"] = page[-1]
         return web.json_response(body)
