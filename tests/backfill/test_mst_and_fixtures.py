@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.backfill.carfile import CarFile
 from app.backfill.errors import MissingBlock, UnsupportedRepoVersion
@@ -157,3 +159,25 @@ def test_repo_slice_is_refused_and_lacks_tree_blocks(fixtures_dir: Path):
         commit = decode_raw(car.get(car.roots[0]))
         with pytest.raises(MissingBlock, match="is not in the CAR"):
             list(walk(car.get, commit["data"]))
+
+
+# --- builder and walker on random key sets -----------------------------------------------------------
+
+_RKEY = st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567-_~.:", min_size=1, max_size=20).filter(
+    lambda rkey: rkey not in {".", ".."}
+)
+_KEYS = st.sets(
+    st.tuples(
+        st.sampled_from(["app.bsky.feed.like", "app.bsky.feed.post", "app.bsky.graph.follow", "a.b.c"]), _RKEY
+    ),
+    max_size=300,
+)
+
+
+@given(keys=_KEYS)
+def test_any_key_set_walks_back_in_order(keys: set[tuple[str, str]]):
+    value, _ = raw_block(b"\xa0")
+    paths = {f"{collection}/{rkey}" for collection, rkey in keys}
+    root, nodes = build_mst(dict.fromkeys(paths, value))
+    blocks = {cid.encode(): data for cid, data in nodes}
+    assert [key for key, _ in walk(blocks.__getitem__, root.encode())] == sorted(paths)
