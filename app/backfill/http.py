@@ -50,6 +50,7 @@ _BACKOFF_BASE_S = 0.5
 _ERROR_BODY_LIMIT = 64 * 1024
 _CHUNK = 256 * 1024
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_MAX_HOSTS = 10_000  # hosts remembered before idle ones are forgotten
 _USER_AGENT = "appview-indexer-backfill"
 
 
@@ -69,6 +70,7 @@ class _Host:
     slots: asyncio.Semaphore
     sent: deque[float] = field(default_factory=deque)
     blocked_until: float = 0.0
+    users: int = 0  # requests holding or waiting for a slot
 
 
 def parse_retry_after(value: str | None, now_wall: float) -> float | None:
@@ -151,8 +153,22 @@ class PoliteClient:
         key = urlsplit(url).netloc.lower()
         host = self._hosts.get(key)
         if host is None:
+            if len(self._hosts) >= _MAX_HOSTS:
+                self._forget_idle_hosts()
             host = self._hosts[key] = _Host(asyncio.Semaphore(self.settings.per_host_concurrency))
         return host
+
+    def _forget_idle_hosts(self) -> None:
+        """Drop hosts with nothing in flight, nothing sent in the window and no block pending: what
+        they hold is then the state of a new host, so forgetting them changes no limit."""
+        now = self._clock()
+        for key, host in list(self._hosts.items()):
+            if (
+                host.users == 0
+                and host.blocked_until <= now
+                and (not host.sent or host.sent[-1] <= now - WINDOW_S)
+            ):
+                del self._hosts[key]
 
     # --- public calls ------------------------------------------------------------------------------
 
@@ -226,6 +242,19 @@ class PoliteClient:
     # --- one attempt -------------------------------------------------------------------------------
 
     async def _attempt(
+        self,
+        host: _Host,
+        url: str,
+        params: Mapping[str, str] | None,
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+    ) -> T:
+        host.users += 1
+        try:
+            return await self._attempt_in_slot(host, url, params, handle)
+        finally:
+            host.users -= 1
+
+    async def _attempt_in_slot(
         self,
         host: _Host,
         url: str,

@@ -317,3 +317,20 @@ async def test_concurrent_resolutions_of_one_did_share_one_request(
         identities = await asyncio.gather(*(resolver.resolve(did) for _ in range(5)))
     assert len(set(identities)) == 1
     assert len(net.served(f"/{did}")) == 1
+
+
+async def test_idle_hosts_are_forgotten_busy_ones_kept(
+    monkeypatch: pytest.MonkeyPatch, settings: BackfillSettings
+):
+    import app.backfill.http as http
+
+    monkeypatch.setattr(http, "_MAX_HOSTS", 3)
+    now = [0.0]
+    client = PoliteClient(settings, clock=lambda: now[0])
+    for n in range(3):
+        client._host(f"https://pds{n}.example.com/xrpc/x").sent.append(0.0)
+    client._host("https://pds0.example.com/").blocked_until = 1000.0
+    now[0] = 301.0
+    client._host("https://new.example.com/")
+    assert sorted(client._hosts) == ["new.example.com", "pds0.example.com"]
+    await client.close()
