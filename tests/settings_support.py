@@ -1,5 +1,6 @@
-"""What `Settings.from_env` reads, found by asking it rather than by a list kept by hand, so the
-README's Configuration table and the compose file are checked against the code."""
+"""What `Settings.from_env` (and the backfill's `BackfillSettings.from_env`) reads, found by asking
+it rather than by a list kept by hand, so the README's Configuration table and the compose file are
+checked against the code."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from app.backfill.settings import BackfillSettings
 from app.settings import ConfigurationError, Settings
+
+SettingsClass = type[Settings] | type[BackfillSettings]
+# Values tried until one is accepted, to see which field a variable sets.
+_PROBES = ("3", "7", "DEBUG", "true", "https://probe.example")
 
 
 class _RecordingEnv(dict):
@@ -34,10 +40,10 @@ class _RecordingEnv(dict):
         return super().__contains__(key)
 
 
-def env_names() -> list[str]:
-    """Every environment variable `Settings.from_env` reads, in the order it reads them."""
+def env_names(cls: SettingsClass = Settings) -> list[str]:
+    """Every environment variable `cls.from_env` reads, in the order it reads them."""
     env = _RecordingEnv()
-    Settings.from_env(env)
+    cls.from_env(env)
     return env.names
 
 
@@ -48,24 +54,24 @@ class Variable:
     default: Any
 
 
-def variables() -> list[Variable]:
-    """Each variable with the Settings field it sets and that field's default."""
-    defaults = Settings.from_env({})
+def variables(cls: SettingsClass = Settings) -> list[Variable]:
+    """Each variable with the field of `cls` it sets and that field's default."""
+    defaults = cls.from_env({})
     found = []
-    for name in env_names():
-        for probe in ("3", "7", "DEBUG"):
+    for name in env_names(cls):
+        for probe in _PROBES:
             try:
-                changed = Settings.from_env({name: probe})
+                changed = cls.from_env({name: probe})
             except ConfigurationError:
                 continue
             fields = [
                 item.name
-                for item in dataclasses.fields(Settings)
+                for item in dataclasses.fields(cls)
                 if getattr(changed, item.name) != getattr(defaults, item.name)
             ]
             if len(fields) == 1:
                 found.append(Variable(name, fields[0], getattr(defaults, fields[0])))
                 break
         else:
-            raise AssertionError(f"cannot tell which Settings field {name} sets")
+            raise AssertionError(f"cannot tell which {cls.__name__} field {name} sets")
     return found
