@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 # After five executions PostgreSQL may switch a prepared statement to a generic plan made while the
 # tables were nearly empty and run `uri = ANY($1)` as a full scan; custom plans avoid that trap.
-SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "application_name": "appview-indexer"}
+# `timezone = UTC`: the reference schema's `now()` defaults fill `timestamp without time zone`
+# columns with the session's local time, which must be UTC as every timestamp we write.
+SERVER_SETTINGS = {
+    "plan_cache_mode": "force_custom_plan",
+    "application_name": "appview-indexer",
+    "timezone": "UTC",
+}
 
 
 def create_engine(url: URL, pool_size: int) -> AsyncEngine:

@@ -80,6 +80,11 @@ _INDEXING_TOTALS = {
     "aside": ("pairs_put_aside", "Second records of a live pair (like, follow...) put aside"),
     "promoted": ("pairs_promoted", "Records put aside promoted when the live one of their pair went"),
     "notifications": ("notifications", "Notifications inserted"),
+    "truncated": (
+        "text_truncated",
+        "Free-text values (display names, list and pack names) cut at a grapheme boundary to fit "
+        "their varchar column",
+    ),
 }
 
 
@@ -489,7 +494,12 @@ class Observability:
             return "starting"
         async with engine.connect() as conn:
             state = await schema_state(conn)
-        return f"ok, schema {state.describe()}" if state.at_head else f"schema {state.describe()}"
+        if not state.at_head:
+            return f"schema {state.describe()}"
+        if not POSTGRESQL.up:
+            # The pool answers, yet the indexing's own statements fail (a database fault).
+            return f"indexing held: {POSTGRESQL.last_error}"
+        return f"ok, schema {state.describe()}"
 
 
 async def _bounded(check: Awaitable[str]) -> str:

@@ -84,7 +84,7 @@ def head_revisions() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class SchemaState:
-    """The revisions recorded in `alembic_version` (empty when the table is missing)."""
+    """The revisions recorded in Alembic's version table (empty when the table is missing)."""
 
     revisions: frozenset[str]
 
@@ -118,12 +118,17 @@ class SchemaState:
         return f"the database schema is {self.describe()}: run `alembic upgrade head` first"
 
 
+# Alembic's version table lives in our own schema; revisions before 0003 kept it in `public`.
+VERSION_TABLES = ("indexer.alembic_version", "public.alembic_version")
+
+
 async def schema_state(conn: AsyncConnection) -> SchemaState:
-    exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
-    if not exists:
-        return SchemaState(frozenset())
-    rows = await conn.scalars(text("SELECT version_num FROM alembic_version"))
-    return SchemaState(frozenset(rows))
+    for table in VERSION_TABLES:
+        exists = await conn.scalar(text(f"SELECT to_regclass('{table}') IS NOT NULL"))
+        if exists:
+            rows = await conn.scalars(text(f"SELECT version_num FROM {table}"))
+            return SchemaState(frozenset(rows))
+    return SchemaState(frozenset())
 
 
 async def require_schema_at_head(engine: AsyncEngine) -> None:

@@ -112,7 +112,7 @@ async def pair_differences(conn: asyncpg.Connection, model: Model, limit: int = 
         for label, pairs in (("missing", expected - actual), ("extra", actual - expected)):
             for pair_author, pair_subject in sorted(pairs)[:limit]:
                 aside = await conn.fetchval(
-                    "SELECT count(*) FROM aside_records"
+                    "SELECT count(*) FROM indexer.aside_records"
                     " WHERE collection = $1 AND author_did = $2 AND subject = $3",
                     collection,
                     pair_author,

@@ -85,6 +85,7 @@ class Options:
     key_prefix: str
     stall_timeout_s: float
     results: Path
+    setup_sql: Path | None = None  # SQL run on the migrated database before the worker starts
 
     @property
     def total(self) -> int:
@@ -268,6 +269,12 @@ async def reset_database(options: Options) -> None:
     )
     if migrate.returncode != 0:
         raise BenchError(f"alembic upgrade head failed: {migrate.stderr.strip().splitlines()[-1:]}")
+    if options.setup_sql is not None:
+        conn = await asyncpg.connect(options.database_url)
+        try:
+            await conn.execute(options.setup_sql.read_text())
+        finally:
+            await conn.close()
 
 
 async def group_state(client: aioredis.Redis, options: Options) -> GroupState | None:
@@ -627,6 +634,11 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--key-prefix", default="bench:", help="prefix of every Redis key the run uses")
     parser.add_argument("--stall-timeout", type=float, default=120.0, help="give up after this long idle")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--setup-sql",
+        type=Path,
+        help="SQL file run on the migrated database before the worker starts (e.g. another program's DDL)",
+    )
     args = parser.parse_args(argv)
     if args.duration is not None and args.rate is None:
         parser.error("--duration goes with --rate")
@@ -646,6 +658,7 @@ def parse(argv: list[str] | None) -> Options:
         key_prefix=args.key_prefix,
         stall_timeout_s=args.stall_timeout,
         results=args.results,
+        setup_sql=args.setup_sql,
     )
 
 

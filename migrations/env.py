@@ -1,5 +1,10 @@
 """Alembic environment: async engine (asyncpg), database from DATABASE_URL.
 
+Alembic's version table lives in our own schema, `indexer` (DIRECTION §3), so PublicAppView's tooling
+finds nothing of ours in `public`. Before the revisions run, the schema is created if missing, and a
+version table that revisions 0001/0002 left in `public` is moved there, so Alembic finds where that
+database stands. Autogenerate compares the `public` and `indexer` schemas, every table of both.
+
 Errors an operator can fix (no DATABASE_URL, server not answering) end the command with one line,
 not a traceback.
 """
@@ -13,11 +18,12 @@ import sys
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.settings import ConfigurationError, database_url, mask_url
-from models import Base
+from models import INDEXER_SCHEMA, Base
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):
@@ -40,8 +46,27 @@ def _configure(connection: Connection | None = None, **kwargs) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=True,
+        include_schemas=True,
+        include_name=_our_schemas,
+        version_table_schema=INDEXER_SCHEMA,
         **kwargs,
     )
+
+
+def _our_schemas(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+    """Autogenerate looks at `public` (PublicAppView's tables, every one) and `indexer` (ours) only."""
+    if type_ == "schema":
+        return name in (None, "public", INDEXER_SCHEMA)
+    return True
+
+
+def _prepare(connection: Connection) -> None:
+    """Our schema exists, and holds the version table (0001/0002 kept it in `public`)."""
+    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {INDEXER_SCHEMA}"))
+    old = connection.scalar(text("SELECT to_regclass('public.alembic_version') IS NOT NULL"))
+    new = connection.scalar(text(f"SELECT to_regclass('{INDEXER_SCHEMA}.alembic_version') IS NOT NULL"))
+    if old and not new:
+        connection.execute(text(f"ALTER TABLE public.alembic_version SET SCHEMA {INDEXER_SCHEMA}"))
 
 
 def run_migrations_offline() -> None:
@@ -53,6 +78,7 @@ def run_migrations_offline() -> None:
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        _prepare(connection)
         context.run_migrations()
 
 

@@ -1,11 +1,26 @@
-"""SQLAlchemy models of the AppView schema (DIRECTION §3), grouped by domain.
+"""SQLAlchemy models: PublicAppView's `public` tables (by domain) and our own `indexer` schema.
 
 Importing this package registers every table on `Base.metadata`, which Alembic compares against.
 """
 
 from models.actors import PLACEHOLDER_HANDLE, User
-from models.base import Base
-from models.bookkeeping import AccountTombstone, AsideRecord, RecordVersion
+from models.api_owned import (
+    ActivitySubscription,
+    AuthorizedAdmin,
+    FirehoseCursor,
+    ListMute,
+    Mute,
+    OAuthState,
+    PostViewerState,
+    PushSubscription,
+    Session,
+    ThreadContext,
+    ThreadMute,
+    UserPreferences,
+    UserSettings,
+    VideoJob,
+)
+from models.base import DID_WIDTH, INDEXER_SCHEMA, URI_WIDTH, Base
 from models.feed import (
     Bookmark,
     FeedGenerator,
@@ -19,36 +34,79 @@ from models.feed import (
     ThreadGate,
 )
 from models.graph import Block, Follow, List, ListBlock, ListItem, StarterPack, Verification
-from models.moderation import Label, LabelerService
+from models.indexer import (
+    AccountState,
+    AccountTombstone,
+    AsideRecord,
+    NotificationSource,
+    RecordVersion,
+    ThreadGateRule,
+    public_metadata,
+)
+from models.moderation import (
+    Label,
+    LabelDefinition,
+    LabelerService,
+    LabelEvent,
+    ModerationAction,
+    ModerationReport,
+    ModeratorAssignment,
+)
 from models.notifications import Notification
 from models.records import GenericRecord
 
 __all__ = [
+    "DID_WIDTH",
+    "INDEXER_SCHEMA",
     "PLACEHOLDER_HANDLE",
+    "URI_WIDTH",
+    "AccountState",
     "AccountTombstone",
+    "ActivitySubscription",
     "AsideRecord",
+    "AuthorizedAdmin",
     "Base",
     "Block",
     "Bookmark",
     "FeedGenerator",
     "FeedItem",
+    "FirehoseCursor",
     "Follow",
     "GenericRecord",
     "Label",
+    "LabelDefinition",
+    "LabelEvent",
     "LabelerService",
     "Like",
     "List",
     "ListBlock",
     "ListItem",
+    "ListMute",
+    "ModerationAction",
+    "ModerationReport",
+    "ModeratorAssignment",
+    "Mute",
     "Notification",
+    "NotificationSource",
+    "OAuthState",
     "Post",
     "PostAggregation",
     "PostGate",
+    "PostViewerState",
+    "PushSubscription",
     "Quote",
     "RecordVersion",
     "Repost",
+    "Session",
     "StarterPack",
+    "ThreadContext",
     "ThreadGate",
+    "ThreadGateRule",
+    "ThreadMute",
     "User",
+    "UserPreferences",
+    "UserSettings",
     "Verification",
+    "VideoJob",
+    "public_metadata",
 ]

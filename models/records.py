@@ -6,23 +6,24 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Index
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
 
-from models.base import Base, indexed_at_column
+from models.base import Base, did_column, indexed_at_column, uri_key
 
 
 class GenericRecord(Base):
     __tablename__ = "generic_records"
 
-    uri: Mapped[str] = mapped_column(primary_key=True)
-    cid: Mapped[str | None]
-    author_did: Mapped[str | None]
-    record_type: Mapped[str | None]
+    uri: Mapped[str] = uri_key()
+    cid: Mapped[str] = did_column()
+    author_did: Mapped[str] = did_column()
+    record_type: Mapped[str] = did_column()
     record: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime | None]
-    indexed_at: Mapped[datetime | None] = indexed_at_column()
+    created_at: Mapped[datetime]
+    indexed_at: Mapped[datetime] = indexed_at_column()
 
     __table_args__ = (
         Index("idx_generic_records_author", "author_did"),
         Index("idx_generic_records_type", "record_type"),
+        Index("idx_generic_records_created_at", "created_at"),
     )

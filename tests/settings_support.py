@@ -1,6 +1,6 @@
-"""What `Settings.from_env` (the worker) and `ReaderSettings.from_env` (the firehose reader) read,
-found by asking them rather than by a list kept by hand, so the README's Configuration tables and
-the compose file are checked against the code."""
+"""What `Settings.from_env` (and the backfill's `BackfillSettings.from_env`, the firehose reader's
+`ReaderSettings.from_env`) reads, found by asking it rather than by a list kept by hand, so the
+README's Configuration tables and the compose file are checked against the code."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from app.backfill.settings import BackfillSettings
 from app.firehose.settings import ReaderSettings
 from app.settings import ConfigurationError, Settings
 
-SettingsClass = type[Settings] | type[ReaderSettings]
-# Values tried until one is accepted: numbers, a log level, a websocket URL (RELAY_URL).
-PROBES = ("3", "7", "DEBUG", "wss://probe.invalid")
+SettingsClass = type[Settings] | type[BackfillSettings] | type[ReaderSettings]
+# Values tried until one is accepted, to see which field a variable sets.
+_PROBES = ("3", "7", "DEBUG", "true", "https://probe.example", "wss://probe.example")
 
 
 class _RecordingEnv(dict):
@@ -40,10 +41,10 @@ class _RecordingEnv(dict):
         return super().__contains__(key)
 
 
-def env_names(settings: SettingsClass = Settings) -> list[str]:
-    """Every environment variable `settings.from_env` reads, in the order it reads them."""
+def env_names(cls: SettingsClass = Settings) -> list[str]:
+    """Every environment variable `cls.from_env` reads, in the order it reads them."""
     env = _RecordingEnv()
-    settings.from_env(env)
+    cls.from_env(env)
     return env.names
 
 
@@ -54,24 +55,24 @@ class Variable:
     default: Any
 
 
-def variables(settings: SettingsClass = Settings) -> list[Variable]:
-    """Each variable with the settings field it sets and that field's default."""
-    defaults = settings.from_env({})
+def variables(cls: SettingsClass = Settings) -> list[Variable]:
+    """Each variable with the field of `cls` it sets and that field's default."""
+    defaults = cls.from_env({})
     found = []
-    for name in env_names(settings):
-        for probe in PROBES:
+    for name in env_names(cls):
+        for probe in _PROBES:
             try:
-                changed = settings.from_env({name: probe})
+                changed = cls.from_env({name: probe})
             except ConfigurationError:
                 continue
             fields = [
                 item.name
-                for item in dataclasses.fields(settings)
+                for item in dataclasses.fields(cls)
                 if getattr(changed, item.name) != getattr(defaults, item.name)
             ]
             if len(fields) == 1:
                 found.append(Variable(name, fields[0], getattr(defaults, fields[0])))
                 break
         else:
-            raise AssertionError(f"cannot tell which {settings.__name__} field {name} sets")
+            raise AssertionError(f"cannot tell which {cls.__name__} field {name} sets")
     return found

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.backfill.settings import BackfillSettings
 from app.firehose.settings import ReaderSettings
 from app.settings import Settings
 from tests.settings_support import env_names, variables
@@ -51,7 +52,7 @@ def _rows(text: str) -> dict[str, str]:
 
 
 def configuration_rows() -> dict[str, str]:
-    """The worker's table: the Configuration section before its reader subsection."""
+    """The worker's and the backfill's tables: the Configuration section before its reader subsection."""
     return _rows(section("Configuration").partition(READER_HEADING)[0])
 
 
@@ -74,10 +75,18 @@ def code_blocks() -> list[str]:
 
 def test_configuration_table_lists_every_setting_and_nothing_else():
     rows = list(configuration_rows())
-    missing = [name for name in env_names() if name not in rows]
-    assert not missing, f"add {missing} to the README's Configuration table"
-    stale = [name for name in rows if name not in env_names()]
-    assert not stale, f"the README documents {stale}, which Settings.from_env does not read"
+    known = env_names() + env_names(BackfillSettings)
+    missing = [name for name in known if name not in rows]
+    assert not missing, f"add {missing} to the README's Configuration tables"
+    stale = [name for name in rows if name not in known]
+    assert not stale, f"the README documents {stale}, which neither Settings nor BackfillSettings reads"
+
+
+def test_the_backfill_settings_have_a_table_of_their_own():
+    rows = list(configuration_rows())
+    backfill = env_names(BackfillSettings)
+    assert not set(backfill) & set(env_names()), "a name read by both Settings and BackfillSettings"
+    assert rows[-len(backfill) :] == backfill, "the backfill table lists BackfillSettings in its order"
 
 
 def test_reader_table_lists_its_own_settings_and_names_the_shared_ones():
@@ -116,7 +125,7 @@ def test_reader_defaults_are_the_codes():
 
 def test_configuration_defaults_are_the_codes():
     rows = configuration_rows()
-    for variable in variables():
+    for variable in variables() + variables(BackfillSettings):
         cell = rows[variable.name]
         if variable.name == "DATABASE_URL":
             assert cell == "required"
@@ -125,8 +134,14 @@ def test_configuration_defaults_are_the_codes():
             assert cell == "`appview-indexer-<hostname>`"
             assert variable.default.startswith("appview-indexer-")
             continue
+        if variable.name == "BACKFILL_SPOOL_DIR":
+            assert variable.default == ""
+            assert cell == "the system temporary directory + `/appview-backfill`"
+            continue
         shown = cell.strip("`")
-        if isinstance(variable.default, int | float):
+        if isinstance(variable.default, bool):
+            assert shown == str(variable.default).lower(), variable.name
+        elif isinstance(variable.default, int | float):
             assert float(shown) == variable.default, variable.name
         else:
             assert shown == variable.default, variable.name

@@ -123,9 +123,11 @@ class BatchRunner:
         handle: Callable[[list[E]], Awaitable[Sequence[DeadLetter]]],
     ) -> None:
         started = time.perf_counter()
-        letters = await apply_batch(handle, events, kind=kind, backoff=self._backoff)
         consumer = self._app.consumer
         if not isinstance(consumer, RedisConsumer):
             raise TypeError(f"batches come from the redis:// transport, not {type(consumer).__name__}")
+        letters = await apply_batch(
+            handle, events, kind=kind, backoff=self._backoff, on_hold=lambda: consumer.batch_held(batch)
+        )
         await consumer.settle(batch, letters)
         self._observer.batch_settled(kind, events, letters, time.perf_counter() - started)

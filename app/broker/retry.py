@@ -1,10 +1,15 @@
-"""Transient failures hold a batch; a permanent one is bisected down to the entry that causes it.
+"""Transient failures and database faults hold a batch; an entry's own failure is bisected down to it.
 
 DIRECTION §4 "Acknowledge after commit": a transient failure (database or Redis unreachable,
 deadlock, serialization failure) is retried in-process with capped backoff, holding the batch: it is
 neither acknowledged nor redelivered meanwhile, so an outage cannot push entries over the delivery
-limit. Any other exception means some entry can never be applied; rather than wedging the stream,
-the batch is split in halves until that entry is alone, and only that entry is dead-lettered.
+limit. So is a database fault: an error about the database rather than the entry (an undefined
+table, column or function, a trigger that raises, permission denied, a read-only database, a full
+disk), which no entry can be blamed for; it lasts until an operator mends the database. Any other
+exception means some entry may never be applied; rather than wedging the stream, the batch is split
+in halves until that entry is alone, and only that entry is dead-lettered while its batch-mates
+apply. When every entry of a batch of several fails alone, the error is not theirs either: the
+batch is held as in a fault.
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 # SQLSTATEs that say "try again": serialization failure, deadlock, too many connections, the server
 # shutting down or starting up. Class 08 is "connection exception".
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03"})
+
+# SQLSTATE classes of errors about the database, not about the data of an entry: 42 (undefined
+# table, column or function; permission denied), 3F (undefined schema), 25 (read-only transaction),
+# 28 (authorization), 53 (insufficient resources: disk full, out of memory), 55 (object not in the
+# required state), 58 (system error: I/O), XX (internal, data corrupted), F0 (configuration), and
+# what a trigger or function raises: 09 (triggered action), 2F, 38, 39 (routine errors), P0 (PL/pgSQL
+# RAISE). Class 22 (data exception), 23 (integrity) and 54 (program limit, e.g. an index row too
+# large) can be caused by one entry's values: those are bisected.
+_DATABASE_FAULT_CLASSES = frozenset(
+    {"42", "3F", "25", "28", "53", "55", "58", "XX", "F0", "09", "2F", "38", "39", "P0"}
+)
 
 _ERROR_TEXT_LIMIT = 2_000
 
@@ -82,6 +98,15 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_database_fault(exc: BaseException) -> bool:
+    """True for an error about the database itself (its SQLSTATE class says so), whatever entry ran."""
+    for item in _chain(exc):
+        code = getattr(item, "sqlstate", None) or getattr(item, "pgcode", None)
+        if isinstance(code, str) and code[:2] in _DATABASE_FAULT_CLASSES:
+            return True
+    return False
+
+
 def describe(exc: BaseException) -> str:
     """The `error` of a dead letter: exception type and message, bounded."""
     text = f"{type(exc).__name__}: {exc}"
@@ -109,23 +134,27 @@ class ServerState:
         self.clock = clock
         self.down_since: float | None = None
         self.failures = 0
+        self.last_error = ""  # the summary of the failure that opened the outage
         self._recovered_at = -float("inf")
 
     @property
     def up(self) -> bool:
         return self.down_since is None
 
-    def failed(self, exc: BaseException, what: str, started_at: float) -> None:
-        """An attempt begun at `started_at` (this state's clock) failed with a transient error."""
+    def failed(self, exc: BaseException, what: str, started_at: float, fault: bool = False) -> None:
+        """An attempt begun at `started_at` (this state's clock) failed with a transient error, or
+        with a database `fault` (which no grace period excuses: it is no dead pooled connection)."""
         if self.down_since is None:
-            if started_at < self._recovered_at + self.grace_s:
+            if not fault and started_at < self._recovered_at + self.grace_s:
                 return
             self.down_since = self.clock()
             self.failures = 0
+            self.last_error = summary(exc)
             logger.warning(
-                "%s unavailable: transient failure (%s) in %s; holding work and retrying with backoff",
+                "%s unavailable: %s (%s) in %s; holding work and retrying with backoff",
                 self.name,
-                summary(exc),
+                "database fault, not the entries'" if fault else "transient failure",
+                self.last_error,
                 what,
             )
         self.failures += 1
@@ -173,8 +202,12 @@ async def retry_transient(
     what: str,
     server: ServerState,
     backoff: Backoff = DEFAULT_BACKOFF,
+    faults: bool = False,
+    on_hold: Callable[[], None] | None = None,
 ) -> T:
-    """Await `operation()` until it succeeds or fails with a non-transient error (re-raised).
+    """Await `operation()` until it succeeds or fails with a non-transient error (re-raised); with
+    `faults`, database faults are held and retried too. `on_hold` is called once, at the first
+    failure that holds the work.
 
     Failures and the recovery are reported to `server`, which logs each change of state once for
     the process, never per attempt nor per batch.
@@ -185,9 +218,13 @@ async def retry_transient(
         try:
             result = await operation()
         except Exception as exc:
-            if not is_transient(exc):
+            fault = faults and is_database_fault(exc)
+            if not fault and not is_transient(exc):
                 raise
-            server.failed(exc, what, started)
+            server.failed(exc, what, started, fault=fault)
+            if on_hold is not None:
+                on_hold()
+                on_hold = None
             await asyncio.sleep(next(delays))
             continue
         server.answered()
@@ -201,26 +238,80 @@ async def apply_batch(
     kind: str,
     server: ServerState = POSTGRESQL,
     backoff: Backoff = DEFAULT_BACKOFF,
+    on_hold: Callable[[], None] | None = None,
 ) -> list[DeadLetter]:
     """Run `handle(events)`; return the dead letters it gave back plus those of poison entries.
 
-    Transient errors are retried on the same events for as long as they last. A non-transient
-    error splits the events in two halves, each applied on its own (a handler commits what it
-    applies, so the good half is not redone), until the failing entry is alone and dead-lettered
-    with the exception as its error. A batch of n entries with one poison entry costs about
-    2*log2(n) extra handler calls.
+    Transient errors and database faults are retried on the same events for as long as they last
+    (`on_hold` is told once that the batch is held). Any other error splits the events in two halves,
+    each applied on its own, until the failing entry is alone and dead-lettered with the exception
+    as its error, provided some batch-mate applied: when every entry of a batch of several failed
+    alone, nothing is dead-lettered and the whole batch is held and tried again after a delay, as
+    in a fault. A batch of n entries with one poison entry costs about 2*log2(n) extra handler calls.
+    Applying a part twice is harmless (the version gate makes a replay change nothing).
     """
-    try:
-        return list(
-            await retry_transient(
-                lambda: handle(events), what=f"{kind} batch of {len(events)}", server=server, backoff=backoff
-            )
+    held = False
+
+    def hold_once() -> None:
+        nonlocal held
+        if not held and on_hold is not None:
+            held = True
+            on_hold()
+
+    delays = backoff.delays()
+    while True:
+        outcome = await _bisect(handle, events, kind, server, backoff, hold_once)
+        if outcome.applied or len(events) == 1:
+            for letter in outcome.failed:
+                logger.error(
+                    "%s entry %s dead-lettered: %s", kind, letter.entry_id, letter.error.split("\n")[0]
+                )
+            return outcome.letters + outcome.failed
+        assert outcome.error is not None
+        server.failed(
+            outcome.error, f"every entry of a {kind} batch of {len(events)}", server.clock(), fault=True
         )
+        if on_hold is not None:
+            on_hold()
+            on_hold = None
+        await asyncio.sleep(next(delays))
+
+
+@dataclass
+class _Outcome:
+    letters: list[DeadLetter]  # what the handler gave back
+    failed: list[DeadLetter]  # entries that failed alone
+    applied: bool  # whether any part was applied
+    error: BaseException | None = None  # the last error of an entry that failed alone
+
+
+async def _bisect(
+    handle: Callable[[list[E]], Awaitable[Sequence[DeadLetter]]],
+    events: list[E],
+    kind: str,
+    server: ServerState,
+    backoff: Backoff,
+    on_hold: Callable[[], None],
+) -> _Outcome:
+    try:
+        letters = await retry_transient(
+            lambda: handle(events),
+            what=f"{kind} batch of {len(events)}",
+            server=server,
+            backoff=backoff,
+            faults=True,
+            on_hold=on_hold,
+        )
+        return _Outcome(list(letters), [], applied=True)
     except Exception as exc:
         if len(events) == 1:
-            event = events[0]
-            logger.error("%s entry %s dead-lettered: %s", kind, event.entry_id, summary(exc))
-            return [DeadLetter.of(event, kind, describe(exc))]
+            return _Outcome([], [DeadLetter.of(events[0], kind, describe(exc))], applied=False, error=exc)
         middle = len(events) // 2
-        first = await apply_batch(handle, events[:middle], kind=kind, server=server, backoff=backoff)
-        return first + await apply_batch(handle, events[middle:], kind=kind, server=server, backoff=backoff)
+        first = await _bisect(handle, events[:middle], kind, server, backoff, on_hold)
+        second = await _bisect(handle, events[middle:], kind, server, backoff, on_hold)
+        return _Outcome(
+            first.letters + second.letters,
+            first.failed + second.failed,
+            first.applied or second.applied,
+            second.error or first.error,
+        )

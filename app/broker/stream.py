@@ -64,6 +64,9 @@ def raw_dead_letter(
     }
 
 
+_HELD_DELIVERIES_TTL_S = 7 * 24 * 3600
+
+
 class RedisStream:
     """One stream and its consumer group, seen by every pipeline of one worker process."""
 
@@ -73,6 +76,8 @@ class RedisStream:
         self.group = settings.consumer_group
         self.dead_letter_key = settings.dead_letter_stream
         self.dead_letter_maxlen = settings.dead_letter_maxlen
+        # Deliveries that met an outage, per entry id: they do not count toward MAX_DELIVERIES.
+        self.held_deliveries_key = f"{settings.stream_key}:held-deliveries:{settings.consumer_group}"
 
     async def ensure_group(self) -> None:
         """Create the group at `0` (and the stream) when missing (DIRECTION §1)."""
@@ -169,6 +174,24 @@ class RedisStream:
             if isinstance(reply, list) and reply:
                 counts[entry_id] = int(reply[0]["times_delivered"])
         return counts
+
+    async def note_held(self, ids: Sequence[bytes]) -> None:
+        """Note that the current delivery of these entries met an outage (the worker was not ready).
+
+        Kept for `_HELD_DELIVERIES_TTL_S` after the last note: an entry is redelivered within the
+        claim idle time, or not at all once acknowledged."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.hincrby(self.held_deliveries_key, entry_id, 1)
+            pipe.expire(self.held_deliveries_key, _HELD_DELIVERIES_TTL_S)
+            await pipe.execute()
+
+    async def held_deliveries(self, ids: Sequence[bytes]) -> dict[bytes, int]:
+        """How many deliveries of each entry met an outage."""
+        counts = await self.client.hmget(self.held_deliveries_key, list(ids))
+        return {
+            entry_id: int(count) for entry_id, count in zip(ids, counts, strict=True) if count is not None
+        }
 
     async def ack(self, ids: Sequence[bytes]) -> None:
         for start in range(0, len(ids), _ID_CHUNK):

@@ -117,6 +117,7 @@ class RedisConsumer(Consumer):
         self._ready_event = asyncio.Event()
         self._fetched: list[Delivery] = []
         self._outstanding: dict[int, Delivery] = {}  # id(batch) → delivery, until released
+        self._notes: set[asyncio.Future[None]] = set()  # held-delivery notes under way
         self._read_of: dict[int, int] = {}  # id(batch) → the read that produced it
         self._slots = asyncio.Condition()
         self._to_ack: list[bytes] = []
@@ -449,13 +450,20 @@ class RedisConsumer(Consumer):
     async def settle(self, batch: Batch, letters: Sequence[DeadLetter]) -> None:
         """The agent is done with `batch`: write its dead letters, then let it be acknowledged.
 
-        Called by `app.broker.handlers.BatchRunner` after the handler returned. The dead letters
-        are written before anything is acknowledged, and a Redis outage holds the batch here.
+        Called by `app.broker.handlers.BatchRunner` after the handler returned, so every effect of
+        the batch is committed. Each dead letter is written in one MULTI/EXEC with the XACK of its
+        own entry: a crash can leave both undone (the entry is redelivered and its letter written
+        then) but never the letter without the acknowledgement, so an entry and op has one dead
+        letter whatever crashes. The rest of the batch is acknowledged through Faust's commit; a
+        Redis outage holds the batch here.
         """
         if letters:
             fields = [dead_letter_fields(letter) for letter in letters]
+            entry_ids = list(dict.fromkeys(letter.entry_id.encode() for letter in letters))
             await retry_transient(
-                lambda: self.stream.dead_letter(fields), what=f"{len(fields)} dead letters", server=REDIS
+                lambda: self.stream.dead_letter(fields, entry_ids),
+                what=f"{len(fields)} dead letters",
+                server=REDIS,
             )
             self.counters.dead_letters += len(fields)
         delivery = self._outstanding.get(id(batch))
@@ -561,6 +569,33 @@ class RedisConsumer(Consumer):
         entries = await self.stream.read(pipeline.consumer, None, settings.batch_size, settings.read_block_ms)
         return entries, None
 
+    async def _held_deliveries(
+        self, entries: list[Entry], counts: dict[bytes, int] | None
+    ) -> dict[bytes, int]:
+        """For the entries delivered more than MAX_DELIVERIES times: how many of those deliveries met
+        an outage (the worker was not ready), which do not count toward the limit."""
+        limit = self.settings.max_deliveries
+        over = [entry_id for entry_id, _ in entries if counts is not None and counts.get(entry_id, 1) > limit]
+        if not over:
+            return {}
+        return await self.stream.held_deliveries(over)
+
+    def batch_held(self, batch: Batch) -> None:
+        """`batch` is held by an outage: its current delivery is noted so that a redelivery after this
+        worker stopped does not count it toward MAX_DELIVERIES. Best effort, off the agent's path:
+        if Redis is down too, the note is lost and that delivery counts."""
+        delivery = self._outstanding.get(id(batch))
+        if delivery is None:
+            return
+        task = asyncio.ensure_future(self.stream.note_held(delivery.entry_ids))
+        self._notes.add(task)
+        task.add_done_callback(self._note_done)
+
+    def _note_done(self, task: asyncio.Future[None]) -> None:
+        self._notes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("could not note held deliveries: %s", task.exception())
+
     async def _accept(
         self, pipeline: _Pipeline, entries: list[Entry], counts: dict[bytes, int] | None
     ) -> None:
@@ -570,6 +605,7 @@ class RedisConsumer(Consumer):
         settled: list[bytes] = []
         by_kind: dict[str, tuple[list[bytes], list[StreamEvent]]] = {}
         decoding = time.perf_counter()
+        held = await self._held_deliveries(entries, counts)
         for entry_id, fields in entries:
             deliveries = 1 if counts is None else counts.get(entry_id, 1)
             if not fields:
@@ -577,7 +613,7 @@ class RedisConsumer(Consumer):
                 letters.append(raw_dead_letter(entry_id, fields, deliveries, error))
                 settled.append(entry_id)
                 continue
-            if deliveries > max_deliveries:
+            if deliveries - held.get(entry_id, 0) > max_deliveries:
                 error = f"delivered {deliveries - 1} times without completing"
                 letters.append(raw_dead_letter(entry_id, fields, deliveries, error))
                 settled.append(entry_id)

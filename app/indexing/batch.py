@@ -41,11 +41,13 @@ from app.indexing.collection import Collection, Row, did_of
 from app.indexing.plan import CommitPlan, PlannedOp
 from app.indexing.sql import array_param, arrays, insertable_names, rows_param, rows_select, unnest_typed
 from models import (
+    PLACEHOLDER_HANDLE,
     AccountTombstone,
     AsideRecord,
     Base,
     FeedItem,
     Notification,
+    NotificationSource,
     PostAggregation,
     RecordVersion,
     User,
@@ -126,6 +128,7 @@ class BatchStats:
     aside: int = 0
     promoted: int = 0
     notifications: int = 0
+    truncated: int = 0
 
 
 class BatchWriter:
@@ -140,6 +143,10 @@ class BatchWriter:
         self.counter_deltas: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.feed_items: dict[str, Row] = {}
         self.notifications: dict[str, Row] = {}
+        self.notification_sources: dict[str, Row] = {}
+        # URIs of this batch's ops that had no version before it: a row already under such a URI was
+        # not written by us (PublicAppView's API or another writer did), its origin is unknown.
+        self.unversioned: set[str] = set()
 
     # -- statements -------------------------------------------------------------------------------
 
@@ -173,7 +180,7 @@ class BatchWriter:
     # -- the steps ----------------------------------------------------------------------------------
 
     async def ensure_users(self, dids: Iterable[str]) -> None:
-        rows = [{"did": did} for did in sorted(set(dids))]
+        rows = [{"did": did, "handle": PLACEHOLDER_HANDLE} for did in sorted(set(dids))]
         await self.insert_ignoring_conflicts(User.__table__, rows)
 
     async def drop_dead_accounts(self, ops: list[PlannedOp]) -> list[PlannedOp]:
@@ -239,14 +246,18 @@ class BatchWriter:
         if collection.feed_item is not None:
             await self.delete_by(FeedItem.__table__, "uri", uris)
         if collection.notify is not None:
-            await self.delete_by(Notification.__table__, "record_uri", uris)
+            await self.delete_notifications(uris)
         if collection.pair is not None:
             await self.delete_by(AsideRecord.__table__, "uri", uris)
-            author, subject = collection.pair
-            await self.lock_pairs(collection, ((row[author], row[subject]) for row in deleted))
+            await self.lock_pairs(collection, (pair_of(collection, row) for row in deleted))
             await self.promote(collection, deleted)
         if collection.after_delete is not None and deleted:
             await collection.after_delete(self, deleted)
+
+    async def delete_notifications(self, record_uris: list[str]) -> None:
+        """The notifications these records caused (`indexer.notification_sources` says which)."""
+        sources = await self.delete_by(NotificationSource.__table__, "record_uri", record_uris)
+        await self.delete_by(Notification.__table__, "uri", [source["uri"] for source in sources])
 
     async def insert_records(self, collection: Collection, rows: list[Row]) -> None:
         if not rows:
@@ -266,9 +277,54 @@ class BatchWriter:
             self.add_effects(collection, row)
         if collection.after_insert is not None and live:
             await collection.after_insert(self, live)
-        if collection.pair is not None and len(inserted) < len(rows):
+        if len(inserted) < len(rows):
             done = {row["uri"] for row in inserted}
-            await self.aside_or_retry(collection, [row for row in rows if row["uri"] not in done])
+            missed = [row for row in rows if row["uri"] not in done]
+            if not collection.shared_rows:
+                missed = await self.replace_unknown_rows(collection, missed)
+            if collection.pair is not None and missed:
+                await self.aside_or_retry(collection, missed)
+
+    # -- rows of unknown origin ------------------------------------------------------------------------
+    #
+    # A public row we hold no version for was written by someone else (PublicAppView's API and its
+    # own workers write some tables). Our events win over it: it is removed as a record delete would
+    # remove it (counters, feed items, notifications), and our row takes its place. A unique conflict
+    # with such a row is therefore never an error, and never puts our record aside behind it.
+
+    async def replace_unknown_rows(self, collection: Collection, rows: list[Row]) -> list[Row]:
+        """Rows not inserted because a row of unknown origin holds their key: that row goes and ours
+        is inserted. Returns the rows still not inserted (pair conflicts with records of ours)."""
+        candidates = [row for row in rows if row["uri"] in self.unversioned]
+        if not candidates:
+            return rows
+        table = collection.table
+        key = _key_column(table)
+        found = await self.conn.execute(
+            select(table.c[key]).where(table.c[key] == func.any(array_param("keys"))),
+            {"keys": sorted(row[key] for row in candidates)},
+        )
+        taken = set(found.scalars())
+        unknown = [row for row in candidates if row[key] in taken]
+        if not unknown:
+            return rows
+        uris = [row["uri"] for row in unknown]
+        self.unversioned.difference_update(uris)  # replaced once: no second round
+        await self.delete_records(collection, uris)
+        await self.insert_records(collection, unknown)
+        replaced = set(uris)
+        return [row for row in rows if row["uri"] not in replaced]
+
+    async def unknown_owners(self, uris: Iterable[str]) -> set[str]:
+        """Of these URIs of live rows, those we hold no version for."""
+        wanted = sorted(set(uris))
+        if not wanted:
+            return set()
+        versions = RecordVersion.__table__
+        result = await self.conn.execute(
+            select(versions.c.uri).where(versions.c.uri == func.any(array_param("uris"))), {"uris": wanted}
+        )
+        return set(wanted) - set(result.scalars())
 
     # -- relationships kept aside -------------------------------------------------------------------
     #
@@ -279,6 +335,7 @@ class BatchWriter:
     # looks only once the other has committed.
 
     async def lock_pairs(self, collection: Collection, pairs: Iterable[tuple[str, str]]) -> None:
+        """`pairs` as `pair_of` gives them."""
         keys = sorted({pair_lock_key(collection.nsid, author, subject) for author, subject in pairs})
         if keys:
             await self.conn.execute(_LOCK_KEYS, {"keys": keys})
@@ -287,23 +344,31 @@ class BatchWriter:
         """Rows whose pair already had a live record: aside while it still has one, else live."""
         assert collection.pair is not None
         author, subject = collection.pair
-        await self.lock_pairs(collection, ((row[author], row[subject]) for row in rows))
+        await self.lock_pairs(collection, (pair_of(collection, row) for row in rows))
         table = collection.table
-        wanted = rows_select(table, (author, subject)).subquery("wanted")
-        statement = select(table.c[author], table.c[subject]).join(
-            wanted, (table.c[author] == wanted.c[author]) & (table.c[subject] == wanted.c[subject])
-        )
-        result = await self.conn.execute(
-            statement,
-            rows_param((author, subject), rows),
-        )
-        live = set(result.all())
-        aside = [row for row in rows if (row[author], row[subject]) in live]
+        names = (subject,) if author is None else (author, subject)
+        wanted = rows_select(table, names).subquery("wanted")
+        match = table.c[subject] == wanted.c[subject]
+        if author is None:
+            statement = select(literal_column("''"), table.c[subject], table.c.uri).join(wanted, match)
+        else:
+            statement = select(table.c[author], table.c[subject], table.c.uri).join(
+                wanted, match & (table.c[author] == wanted.c[author])
+            )
+        result = await self.conn.execute(statement, rows_param(names, rows))
+        owners = {(pair_author, pair_subject): uri for pair_author, pair_subject, uri in result.all()}
+        unknown = await self.unknown_owners(owners.values())
+        if unknown:
+            # The pair is held by a row of unknown origin: it goes, and ours may take its place.
+            await self.delete_records(collection, sorted(unknown))
+            owners = {pair: uri for pair, uri in owners.items() if uri not in unknown}
+        live = set(owners)
+        aside = [row for row in rows if pair_of(collection, row) in live]
         if aside:
             await self.put_aside(collection, aside)
         if len(aside) < len(rows):
             await self.insert_records(
-                collection, [row for row in rows if (row[author], row[subject]) not in live]
+                collection, [row for row in rows if pair_of(collection, row) not in live]
             )
 
     async def put_aside(self, collection: Collection, rows: list[Row]) -> None:
@@ -314,7 +379,7 @@ class BatchWriter:
             {
                 "uri": row["uri"],
                 "collection": collection.nsid,
-                "author_did": row[author],
+                "author_did": did_of(row["uri"]) if author is None else row[author],
                 "subject": row[subject],
                 "version": self.versions.get(row["uri"], 0),
                 "cid": self.cids.get(row["uri"]),
@@ -335,19 +400,21 @@ class BatchWriter:
     async def promote(self, collection: Collection, deleted: list[Row]) -> None:
         """The oldest record waiting aside for a pair whose live record was deleted takes its place."""
         assert collection.pair is not None
-        author, subject = collection.pair
-        pairs = sorted({(row[author], row[subject]) for row in deleted})
+        pairs = sorted({pair_of(collection, row) for row in deleted})
         if not pairs:
             return
         table = AsideRecord.__table__
-        names = ("author_did", "subject")
+        by_subject = collection.pair[0] is None  # unique per subject: any author's record may take its place
+        names = ("subject",) if by_subject else ("author_did", "subject")
         wanted = rows_select(table, names).subquery("wanted")
+        match = table.c.subject == wanted.c.subject
+        key = (table.c.subject,) if by_subject else (table.c.author_did, table.c.subject)
         first = (
             select(table.c.uri)
-            .join(wanted, (table.c.author_did == wanted.c.author_did) & (table.c.subject == wanted.c.subject))
+            .join(wanted, match if by_subject else match & (table.c.author_did == wanted.c.author_did))
             .where(table.c.collection == collection.nsid)
-            .order_by(table.c.author_did, table.c.subject, table.c.version, table.c.uri)
-            .ext(distinct_on(table.c.author_did, table.c.subject))
+            .order_by(*key, table.c.version, table.c.uri)
+            .ext(distinct_on(*key))
         )
         statement = (
             table.delete().where(table.c.uri.in_(first)).returning(table.c.uri, table.c.cid, table.c.row)
@@ -391,9 +458,9 @@ class BatchWriter:
                 if notify.recipient == author:
                     continue
                 notification_uri = f"{uri}#notification{notify.suffix}"
+                self.notification_sources[notification_uri] = {"uri": notification_uri, "record_uri": uri}
                 self.notifications[notification_uri] = {
                     "uri": notification_uri,
-                    "record_uri": uri,
                     "recipient_did": notify.recipient,
                     "author_did": author,
                     "reason": notify.reason,
@@ -413,8 +480,10 @@ class BatchWriter:
             Notification.__table__, _sorted(self.notifications), returning="uri"
         )
         self.stats.notifications += len(inserted)
+        await self.insert_ignoring_conflicts(NotificationSource.__table__, _sorted(self.notification_sources))
         self.feed_items.clear()
         self.notifications.clear()
+        self.notification_sources.clear()
 
     async def apply_counters(self) -> None:
         aggregates: dict[str, dict[str, int]] = defaultdict(dict)
@@ -476,6 +545,8 @@ async def apply_commit_plan(
         writer.cids[op.ref.uri] = op.ref.cid
         if had_version:
             removals.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.ref.uri)
+        else:
+            writer.unversioned.add(op.ref.uri)
         if op.row is not None:
             creations.setdefault(op.collection.nsid, (op.collection, []))[1].append(op.row)
     for shared in (False, True):
@@ -493,6 +564,19 @@ async def apply_commit_plan(
                 await writer.insert_records(collection, rows)
     await writer.apply_counters()
     return writer.stats
+
+
+def _key_column(table: Table) -> str:
+    """The column a record's row is found by: its URI, or the table's key (gates: the post URI)."""
+    return "uri" if "uri" in table.c else next(iter(table.primary_key.columns)).name
+
+
+def pair_of(collection: Collection, row: Row) -> tuple[str, str]:
+    """(author, subject) of a row of a paired collection; the author is '' for a table unique per
+    subject alone (verifications), where records of any author share the pair."""
+    assert collection.pair is not None
+    author, subject = collection.pair
+    return ("" if author is None else row[author], row[subject])
 
 
 def _sorted(rows: dict[str, Row]) -> list[Row]:

@@ -39,7 +39,12 @@ class RecordRef:
     commit_rev: str | None = None
 
     def commit_columns(self) -> Row:
-        return {"commit_time": self.commit_time, "commit_seq": self.version, "commit_rev": self.commit_rev}
+        # `commit_seq` is `varchar(32)` in the reference schema: the version as decimal text.
+        return {
+            "commit_time": self.commit_time,
+            "commit_seq": str(self.version),
+            "commit_rev": self.commit_rev,
+        }
 
 
 def strong_ref_json(record: dict[str, Any], key: str) -> dict[str, str] | None:
@@ -107,14 +112,16 @@ class Collection:
     # The op still passes the version gate as the record's newest version, so it replaces the row
     # an older version wrote and an older replay cannot bring that row back.
     parse: Callable[[RecordRef, dict[str, Any]], Row | None]
-    author_column: str
+    # The column naming the record's author; None where only the record's URI does (verifications).
+    author_column: str | None
     counters: Sequence[Counter] = ()
     notify: Callable[[Row], Iterable[Notify]] | None = None
     feed_item: Callable[[Row], FeedItemOf | None] | None = None
     # DIDs besides the author that a row names; each gets a `users` row.
     named_dids: Callable[[Row], Iterable[str]] | None = None
-    # (author column, subject column) of a table unique per pair: a second record waits aside.
-    pair: tuple[str, str] | None = None
+    # (author column, subject column) of a table unique per pair: a second record waits aside. The
+    # author column is None for a table unique per subject alone (verifications: one per account).
+    pair: tuple[str | None, str] | None = None
     # Collection-specific work on the rows really inserted / deleted in this batch.
     after_insert: Hook | None = None
     after_delete: Hook | None = None

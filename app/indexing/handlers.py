@@ -97,6 +97,7 @@ class IndexingHandlers:
         self.stage_seconds["plan"] += time.perf_counter() - started
         await self.shards.submit([part if part.ops else None for part in parts])
         self.totals.stale += plan.superseded
+        self.totals.truncated += plan.truncated
         return plan.dead_letters
 
     async def _apply_commits(self, parts: Sequence[CommitPlan]) -> None:

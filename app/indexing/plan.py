@@ -12,6 +12,7 @@ from typing import Any
 
 from app.events import CommitEvent, DeadLetter
 from app.indexing.collection import Collection, RecordRef, Row
+from app.indexing.widths import DID_WIDTH, fit_derived, fit_row
 from app.records.normalise import to_lexicon
 from app.records.syntax import is_cid, is_did, is_nsid, is_record_key, parse_datetime
 from app.records.validate import InvalidRecord
@@ -35,6 +36,7 @@ class CommitPlan:
     dids: set[str] = field(default_factory=set)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     superseded: int = 0  # ops replaced by a newer op on the same URI within the batch
+    truncated: int = 0  # free-text values cut to fit their columns (app.indexing.widths)
 
 
 def plan_commits(events: Iterable[CommitEvent], lookup: Callable[[str], Collection]) -> CommitPlan:
@@ -45,12 +47,19 @@ def plan_commits(events: Iterable[CommitEvent], lookup: Callable[[str], Collecti
         if not is_did(event.repo):
             plan.dead_letters.append(DeadLetter.of(event, "commit", f"invalid repo DID {event.repo[:100]!r}"))
             continue
+        if len(event.repo) > DID_WIDTH:
+            error = f"repo DID of {len(event.repo)} characters, longer than users.did (varchar({DID_WIDTH}))"
+            plan.dead_letters.append(DeadLetter.of(event, "commit", error))
+            continue
         commit_time = parse_datetime(event.time) if isinstance(event.time, str) else None
         rev = event.rev if isinstance(event.rev, str) and len(event.rev) <= 64 else None
         for index, op in enumerate(event.ops):
             order += 1
             try:
                 planned = _plan_op(event, op, lookup, commit_time, rev, order)
+                if planned.row is not None:
+                    plan.truncated += fit_row(planned.collection.table, planned.row)
+                    fit_derived(planned.collection, planned.row)
             except InvalidRecord as exc:
                 plan.dead_letters.append(DeadLetter.of(event, "commit", str(exc), op_index=index))
                 continue

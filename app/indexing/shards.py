@@ -11,8 +11,8 @@ in common, while N of them still overlap the worker's Python with the database (
 A shard applies what several batches queued for it meanwhile in one transaction, so transactions
 stay as large as the batches. When that transaction fails for a reason other than a transient one,
 each batch's part is applied again on its own, so the error reaches only the batch that caused it
-(whose runner then bisects it, app.broker.retry). A transient failure reaches every batch of the
-transaction, and each retries its own part.
+(whose runner then bisects it, app.broker.retry). A transient failure or a database fault reaches
+every batch of the transaction, and each retries its own part.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from app.broker.retry import is_transient
+from app.broker.retry import is_database_fault, is_transient
 
 P = TypeVar("P")
 
@@ -70,7 +70,7 @@ class Shard(Generic[P]):
         try:
             await self._apply([queued.part for queued in taken])
         except Exception as exc:
-            if len(taken) == 1 or is_transient(exc):
+            if len(taken) == 1 or is_transient(exc) or is_database_fault(exc):
                 _settle(taken, exc)
                 return
             for queued in taken:

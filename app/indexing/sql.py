@@ -52,7 +52,7 @@ def arrays(**columns: list[Any]) -> dict[str, list[Any]]:
 def rows_select(table: Table, names: tuple[str, ...]) -> Select:
     """`SELECT <names> FROM json_populate_recordset(NULL::<table>, :rows)`: the rows of `rows_param`,
     typed by the table's own columns (timestamps from ISO strings, jsonb from nested JSON)."""
-    source = f"json_populate_recordset(NULL::{table.name}, CAST(:rows AS json)) AS src"
+    source = f"json_populate_recordset(NULL::{table.fullname}, CAST(:rows AS json)) AS src"
     return select(*(literal_column(f"src.{name}").label(name) for name in names)).select_from(text(source))
 
 

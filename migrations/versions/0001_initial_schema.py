@@ -1,5 +1,7 @@
 """Initial schema: the AppView tables of DIRECTION §3 and our bookkeeping tables (versions, tombstones,
-records kept aside).
+records kept aside), all in `public`. Revision 0003 converts this layout to PublicAppView's exact
+schema plus our own `indexer` schema; on a PublicAppView database (which 0003 adopts) this revision
+creates nothing.
 
 Revision ID: 0001
 Revises:
@@ -12,6 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from migrations import layout
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -19,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if layout.is_public_appview(op.get_bind()):
+        return  # PublicAppView's tables are here: 0003 adopts them, this layout is never created
     op.create_table(
         "account_tombstones",
         sa.Column("did", sa.Text(), nullable=False),
@@ -532,6 +538,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if not layout.has_own_old_layout(op.get_bind()):
+        return  # 0003 already took this layout down, or the database was adopted
     op.drop_index("idx_verifications_subject", table_name="verifications")
     op.drop_table("verifications")
     op.drop_index("idx_users_handle", table_name="users")

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from migrations import layout
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -18,8 +20,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if not layout.has_own_old_layout(op.get_bind()):
+        return  # an adopted PublicAppView database: its thread_gates are not ours to change
     op.add_column("thread_gates", sa.Column("allow_followers", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
+    if not layout.has_own_old_layout(op.get_bind()):
+        return
     op.drop_column("thread_gates", "allow_followers")

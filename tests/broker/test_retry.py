@@ -15,6 +15,7 @@ from app.broker.retry import (
     ServerState,
     apply_batch,
     describe,
+    is_database_fault,
     is_transient,
     retry_transient,
     summary,
@@ -272,3 +273,74 @@ def test_log_lines_carry_the_first_line_of_an_error() -> None:
     assert "\n" in describe(error)
     assert "\n" not in summary(error)
     assert summary(error).startswith("DBAPIError: ")
+
+
+@pytest.mark.parametrize(
+    "sqlstate",
+    ["42P01", "42703", "42883", "42501", "3F000", "25006", "53100", "58030", "P0001", "09000", "XX001"],
+)
+def test_errors_about_the_database_are_faults(sqlstate: str) -> None:
+    assert is_database_fault(wrapped(SqlState(sqlstate), sqlalchemy.exc.ProgrammingError))
+
+
+@pytest.mark.parametrize("sqlstate", ["22001", "22021", "22P02", "23505", "23503", "54000"])
+def test_errors_an_entry_can_cause_are_not_faults(sqlstate: str) -> None:
+    assert not is_database_fault(wrapped(SqlState(sqlstate), sqlalchemy.exc.DataError))
+
+
+async def test_a_database_fault_holds_the_batch_without_bisecting(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+    holds: list[bool] = []
+
+    async def trigger_raises(batch: list[IdentityEvent]) -> Sequence[DeadLetter]:
+        calls.append(len(batch))
+        if len(calls) <= 3:
+            raise wrapped(SqlState("P0001"), sqlalchemy.exc.InternalError)
+        return []
+
+    state = ServerState("PostgreSQL")
+    with caplog.at_level(logging.WARNING, logger="app.broker.retry"):
+        letters = await apply_batch(
+            trigger_raises,
+            [event(n) for n in range(4)],
+            kind="identity",
+            server=state,
+            backoff=NO_WAIT,
+            on_hold=lambda: holds.append(True),
+        )
+    assert letters == [] and calls == [4, 4, 4, 4] and holds == [True]
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and "database fault, not the entries'" in messages[0], messages
+
+
+async def test_an_error_every_entry_meets_alone_holds_the_batch() -> None:
+    """Not one entry of the batch applies alone: the error is not theirs, nothing is dead-lettered,
+    and the batch is tried again whole."""
+    calls: list[list[str]] = []
+
+    async def broken_for_a_round(batch: list[IdentityEvent]) -> Sequence[DeadLetter]:
+        calls.append([e.entry_id for e in batch])
+        if len(calls) <= 5:  # the whole batch of 3, then 1 + (2 → 1 + 1): one round of bisection
+            raise ValueError("no entry can be applied")
+        return []
+
+    holds: list[bool] = []
+    events = [event(n) for n in range(3)]
+    letters = await apply_batch(
+        broken_for_a_round,
+        events,
+        kind="identity",
+        server=ServerState("PostgreSQL"),
+        backoff=NO_WAIT,
+        on_hold=lambda: holds.append(True),
+    )
+    assert letters == [] and holds == [True]
+    assert calls[-1] == [e.entry_id for e in events] and len(calls) == 6
+
+
+async def test_an_error_of_a_single_entry_is_still_its_own() -> None:
+    handler = Handler(poison=frozenset({"1-0"}))
+    letters = await apply_batch(
+        handler, [event(0)], kind="identity", server=ServerState("t"), backoff=NO_WAIT
+    )
+    assert [letter.entry_id for letter in letters] == ["1-0"]

@@ -65,7 +65,7 @@ async def test_supervised_reader_and_worker_index_the_capture(
 ) -> None:
     async with engine.begin() as conn:
         for table in Base.metadata.sorted_tables:
-            await conn.execute(text(f"DELETE FROM {table.name}"))
+            await conn.execute(text(f"DELETE FROM {table.fullname}"))
     keys = ReaderKeys(redis_prefix)
     messages = relay_messages(fixtures_dir)
     with FakeRelay() as relay:
@@ -131,7 +131,7 @@ async def test_supervised_reader_and_worker_index_the_capture(
         aside = {
             row["uri"]
             for row in await query(
-                engine, "SELECT uri FROM aside_records WHERE collection = :c", c=collection
+                engine, "SELECT uri FROM indexer.aside_records WHERE collection = :c", c=collection
             )
         }
         assert stored | aside == set(live.get(collection, {})), collection

@@ -19,7 +19,7 @@ async def truncate_all(engine: AsyncEngine) -> None:
     """Empty every table (DELETE: on tables this small it is much faster than TRUNCATE)."""
     async with engine.begin() as conn:
         for table in Base.metadata.sorted_tables:
-            await conn.execute(text(f"DELETE FROM {table.name}"))
+            await conn.execute(text(f"DELETE FROM {table.fullname}"))
 
 
 async def empty_database(handlers: IndexingHandlers, engine: AsyncEngine) -> None:

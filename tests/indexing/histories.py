@@ -10,32 +10,40 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.broker.retry import is_transient
-from app.events import AccountEvent, CommitEvent
+from app.events import AccountEvent, CommitEvent, IdentityEvent
 from app.indexing.handlers import IndexingHandlers
 from tests.indexing.conftest import empty_database
-from tests.support.events import account, commit, op
+from tests.support.events import account, commit, identity, op
 
 T = TypeVar("T")
 
 
 class HistoryOp(Protocol):
     """One op of a generated true history; `version` is its position in it. `collection` "account"
-    stands for an account deletion."""
+    stands for an account event whose status word is `action` (`active` for an active account),
+    "identity" for an identity event naming `handle` (None: an event without one)."""
 
     version: int
     did: str
     collection: str
     rkey: str
     action: str
+    handle: str | None
 
     def record(self) -> dict[str, Any]: ...
 
 
-def to_events(history: Sequence[HistoryOp]) -> list[CommitEvent | AccountEvent]:
-    events: list[CommitEvent | AccountEvent] = []
+Event = CommitEvent | AccountEvent | IdentityEvent
+
+
+def to_events(history: Sequence[HistoryOp]) -> list[Event]:
+    events: list[Event] = []
     for item in history:
         if item.collection == "account":
-            events.append(account(item.did, False, "deleted", item.version))
+            active = item.action == "active"
+            events.append(account(item.did, active, None if active else item.action, item.version))
+        elif item.collection == "identity":
+            events.append(identity(item.did, item.handle, item.version))
         elif item.action == "delete":
             events.append(commit(item.did, [op("delete", item.collection, item.rkey)], item.version))
         else:
@@ -57,29 +65,25 @@ async def as_the_runner_does(call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-async def apply(
-    handlers: IndexingHandlers, events: list[CommitEvent | AccountEvent], batch_size: int
-) -> None:
-    """In the given order: runs of commits as batches, account events between them."""
+async def apply(handlers: IndexingHandlers, events: list[Event], batch_size: int) -> None:
+    """In the given order: each run of events of one kind in batches of up to `batch_size`."""
     index = 0
     while index < len(events):
-        event = events[index]
-        if isinstance(event, AccountEvent):
-            await as_the_runner_does(lambda event=event: handlers.accounts([event]))
+        kind = type(events[index])
+        batch: list[Any] = []
+        while index < len(events) and len(batch) < batch_size and type(events[index]) is kind:
+            batch.append(events[index])
             index += 1
-            continue
-        batch: list[CommitEvent] = []
-        while index < len(events) and len(batch) < batch_size:
-            event = events[index]
-            if not isinstance(event, CommitEvent):
-                break
-            batch.append(event)
-            index += 1
-        dead = await as_the_runner_does(lambda batch=batch: handlers.commits(batch))
+        handle = {
+            CommitEvent: handlers.commits,
+            AccountEvent: handlers.accounts,
+            IdentityEvent: handlers.identities,
+        }[kind]
+        dead = await as_the_runner_does(lambda batch=batch, handle=handle: handle(batch))
         assert dead == [], [letter.error for letter in dead]
 
 
-Events = list[CommitEvent | AccountEvent]
+Events = list[Event]
 
 
 async def in_any_order(

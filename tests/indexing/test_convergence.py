@@ -2,9 +2,11 @@
 tables an independent plain-Python model of the rules predicts.
 
 The model knows nothing of the implementation: a record is live when the newest op on its URI (among
-those newer than its account's deletion) is a create or update; a relationship unique per pair counts
-once however many live records it has; counters count live relationships; notifications go to the
-subject's author, never to oneself.
+those newer than its account's newest deletion, whatever account events follow that deletion) is a
+create or update; a relationship unique per pair counts once however many live records it has;
+counters count live relationships; notifications go to the subject's author, never to oneself; only a
+post embedding a post quotes it; an account's status is its newest account event's; its handle is
+that of the newest identity event naming one (an event without a handle changes nothing).
 """
 
 from __future__ import annotations
@@ -38,6 +40,23 @@ from tests.support.events import (
 DIDS = (DID_A, DID_B, DID_C)
 RKEYS = ("3kaaaaaaaaaa2", "3kbbbbbbbbbb2", "3kcccccccccc2")
 POSTS = tuple(uri(did, "app.bsky.feed.post", rkey) for did in DIDS for rkey in RKEYS[:2])
+# What a post may embed: posts (a quote) and records of other collections (no quote).
+EMBEDDABLE = (
+    *POSTS[:3],
+    uri(DID_B, "app.bsky.feed.generator", "cats"),
+    uri(DID_C, "app.bsky.graph.list", RKEYS[0]),
+    uri(DID_A, "app.bsky.graph.starterpack", RKEYS[0]),
+    uri(DID_B, "app.bsky.labeler.service", "self"),
+)
+STATUSES = ("deleted", "deleted", "deactivated", "active", "takendown")
+# Handles an identity event may carry, and what the table then holds (None: no handle in the event).
+HANDLES = {
+    "alice.example.com": "alice.example.com",
+    "Bob.Example.COM": "bob.example.com",
+    "handle.invalid": "handle.invalid",
+    "not a handle": "handle.invalid",
+}
+PLACEHOLDER = "handle.invalid"
 PAIR_COLLECTIONS = {
     "app.bsky.feed.like": ("likes", "user_did", "post_uri"),
     "app.bsky.feed.repost": ("reposts", "user_did", "post_uri"),
@@ -57,6 +76,8 @@ class GeneratedOp:
     action: str
     subject: str | None = None  # like/repost: a post URI; follow/block: a DID; post: the parent
     text: str = ""
+    embed: str | None = None  # post: the URI of the record it embeds
+    handle: str | None = None  # identity: the handle it names (None: an event without one)
 
     @property
     def uri(self) -> str:
@@ -70,7 +91,11 @@ class GeneratedOp:
                 if self.subject
                 else None
             )
-            return post_record(self.text, created, **({"reply": reply} if reply else {}))
+            embed = (
+                {"$type": "app.bsky.embed.record", "record": strong_ref(self.embed)} if self.embed else None
+            )
+            extra = {"reply": reply, "embed": embed}
+            return post_record(self.text, created, **{key: value for key, value in extra.items() if value})
         builders = {
             "app.bsky.feed.like": like_record,
             "app.bsky.feed.repost": repost_record,
@@ -87,19 +112,36 @@ def histories(draw: st.DrawFn) -> list[GeneratedOp]:
     history: list[GeneratedOp] = []
     for version in range(1, length + 1):
         did = draw(st.sampled_from(DIDS))
-        kind = draw(st.sampled_from(["post", "post", "like", "like", "repost", "follow", "block", "account"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "post",
+                    "post",
+                    "like",
+                    "like",
+                    "repost",
+                    "follow",
+                    "block",
+                    "account",
+                    "account",
+                    "identity",
+                ]
+            )
+        )
         if kind == "account":
-            history.append(GeneratedOp(version, did, "account", "", "deleted"))
+            history.append(GeneratedOp(version, did, "account", "", draw(st.sampled_from(STATUSES))))
+            continue
+        if kind == "identity":
+            handle = draw(st.none() | st.sampled_from(sorted(HANDLES)))
+            history.append(GeneratedOp(version, did, "identity", "", "", handle=handle))
             continue
         action = draw(st.sampled_from(["create", "create", "update", "delete"]))
         if kind == "post":
             parent = draw(st.none() | st.sampled_from(POSTS))
             text = draw(st.sampled_from(["a", "b"]))
-            history.append(
-                GeneratedOp(
-                    version, did, "app.bsky.feed.post", draw(st.sampled_from(RKEYS[:2])), action, parent, text
-                )
-            )
+            embed = draw(st.none() | st.sampled_from(EMBEDDABLE))
+            rkey = draw(st.sampled_from(RKEYS[:2]))
+            history.append(GeneratedOp(version, did, "app.bsky.feed.post", rkey, action, parent, text, embed))
             continue
         collection = {
             "like": "app.bsky.feed.like",
@@ -121,26 +163,47 @@ class Expected:
     pairs: dict[str, set[tuple[str, str]]]  # table → live (author, subject) pairs
     relationship_uris: dict[str, set[str]]  # table → every live record URI (in the table or aside)
     notifications: set[tuple[str, str, str, str | None]]  # (reason, recipient, author, subject)
+    quotes: set[tuple[str, str]]  # (quoting post, quoted post)
+    statuses: dict[str, str]  # DID → status word, for every DID an account event named
+    handles: dict[str, str]  # DID → handle, for every DID an identity event named
+
+
+def newest_by_did(history: list[GeneratedOp], collection: str) -> dict[str, GeneratedOp]:
+    newest: dict[str, GeneratedOp] = {}
+    for item in history:
+        if item.collection == collection and (
+            item.did not in newest or newest[item.did].version < item.version
+        ):
+            newest[item.did] = item
+    return newest
 
 
 def model(history: list[GeneratedOp]) -> Expected:
     deleted_at: dict[str, int] = {}
     for item in history:
-        if item.collection == "account":
+        if item.collection == "account" and item.action == "deleted":
             deleted_at[item.did] = max(deleted_at.get(item.did, 0), item.version)
+    statuses = {did: item.action for did, item in newest_by_did(history, "account").items()}
+    naming = newest_by_did([item for item in history if item.handle is not None], "identity")
+    handles = {item.did: PLACEHOLDER for item in history if item.collection == "identity"}
+    handles.update({did: HANDLES[item.handle] for did, item in naming.items() if item.handle is not None})
     newest: dict[str, GeneratedOp] = {}
     for item in history:
-        if item.collection == "account" or item.version <= deleted_at.get(item.did, 0):
+        if item.collection in ("account", "identity") or item.version <= deleted_at.get(item.did, 0):
             continue
         if item.uri not in newest or newest[item.uri].version < item.version:
             newest[item.uri] = item
     live = [item for item in newest.values() if item.action != "delete"]
-    expected = Expected({}, defaultdict(set), defaultdict(set), set())
+    expected = Expected({}, defaultdict(set), defaultdict(set), set(), set(), statuses, handles)
     for item in live:
         if item.collection == "app.bsky.feed.post":
             expected.posts[item.uri] = (item.text, item.subject)
             if item.subject and item.subject.split("/")[2] != item.did:
                 expected.notifications.add(("reply", item.subject.split("/")[2], item.did, item.subject))
+            if item.embed and item.embed.split("/")[3] == "app.bsky.feed.post":
+                expected.quotes.add((item.uri, item.embed))
+                if item.embed.split("/")[2] != item.did:
+                    expected.notifications.add(("quote", item.embed.split("/")[2], item.did, item.embed))
             continue
         table, _, _ = PAIR_COLLECTIONS[item.collection]
         assert item.subject is not None
@@ -162,7 +225,7 @@ async def observed(engine: AsyncEngine) -> Expected:
     }
     pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     uris: dict[str, set[str]] = defaultdict(set)
-    aside = await rows(engine, "SELECT uri, collection FROM aside_records")
+    aside = await rows(engine, "SELECT uri, collection FROM indexer.aside_records")
     for collection, (table, author, subject) in PAIR_COLLECTIONS.items():
         found = await rows(engine, f"SELECT uri, {author} AS a, {subject} AS s FROM {table}")
         assert len({(row["a"], row["s"]) for row in found}) == len(found)
@@ -174,7 +237,13 @@ async def observed(engine: AsyncEngine) -> Expected:
         (row["reason"], row["recipient_did"], row["author_did"], row["reason_subject"])
         for row in await rows(engine, "SELECT * FROM notifications")
     }
-    return Expected(posts, pairs, uris, notes)
+    quotes = {(row["post_uri"], row["quoted_uri"]) for row in await rows(engine, "SELECT * FROM quotes")}
+    users = await rows(
+        engine, "SELECT did, handle, status FROM users LEFT JOIN indexer.account_states USING (did)"
+    )
+    statuses = {row["did"]: row["status"] for row in users if row["status"] is not None}
+    handles = {row["did"]: row["handle"] for row in users}
+    return Expected(posts, pairs, uris, notes, quotes, statuses, handles)
 
 
 async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) -> None:
@@ -184,6 +253,9 @@ async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) 
         assert found.pairs[table] == expected.pairs[table], table
         assert found.relationship_uris[table] == expected.relationship_uris[table], table
     assert found.notifications == expected.notifications
+    assert found.quotes == expected.quotes
+    assert found.statuses == expected.statuses
+    assert {did: found.handles.get(did) for did in expected.handles} == expected.handles
     feed = {(row["uri"], row["type"]) for row in await rows(engine, "SELECT uri, type FROM feed_items")}
     reposts = await rows(engine, "SELECT uri FROM reposts")
     assert feed == {(post, "post") for post in expected.posts} | {(row["uri"], "repost") for row in reposts}
@@ -194,7 +266,13 @@ async def assert_matches_model(engine: AsyncEngine, history: list[GeneratedOp]) 
     likes = defaultdict(int)
     for _, subject in expected.pairs["likes"]:
         likes[subject] += 1
-    counts = await rows(engine, "SELECT post_uri, like_count, reply_count FROM post_aggregations")
+    quoted = defaultdict(int)
+    for _, subject in expected.quotes:
+        quoted[subject] += 1
+    counts = await rows(
+        engine, "SELECT post_uri, like_count, reply_count, quote_count FROM post_aggregations"
+    )
+    assert {row["post_uri"]: row["quote_count"] for row in counts if row["quote_count"]} == dict(quoted)
     assert {row["post_uri"]: row["like_count"] for row in counts if row["like_count"]} == dict(likes)
     assert {row["post_uri"]: row["reply_count"] for row in counts if row["reply_count"]} == dict(replies)
     async with engine.connect() as conn:

@@ -91,8 +91,9 @@ def by_uri(*notes: dict[str, Any]) -> list[dict[str, Any]]:
 async def notifications(engine: AsyncEngine) -> list[dict[str, Any]]:
     return await rows(
         engine,
-        "SELECT uri, record_uri, recipient_did, author_did, reason, reason_subject, cid, is_read, created_at "
-        "FROM notifications ORDER BY uri",
+        "SELECT n.uri, s.record_uri, recipient_did, author_did, reason, reason_subject, cid, is_read, "
+        "created_at "
+        "FROM notifications n LEFT JOIN indexer.notification_sources s ON s.uri = n.uri ORDER BY n.uri",
     )
 
 
@@ -263,3 +264,54 @@ async def test_updates_and_deletes_take_exactly_their_records_notifications(
     )
     await handlers.commits([commit(DID_A, [op("delete", POST, "3kpost0000000")], 5)])
     assert await notifications(engine) == [c_likes]
+
+
+NOT_POSTS = {
+    "feed generator": ("app.bsky.feed.generator", "cats"),
+    "list": ("app.bsky.graph.list", "3klist0000000"),
+    "starter pack": ("app.bsky.graph.starterpack", "3kpack0000000"),
+    "labeler": ("app.bsky.labeler.service", "self"),
+}
+
+
+def with_media(embedded: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$type": "app.bsky.embed.recordWithMedia",
+        "record": embedded,
+        "media": {
+            "$type": "app.bsky.embed.external",
+            "external": {"uri": "https://example.com", "title": "t", "description": "d"},
+        },
+    }
+
+
+@pytest.mark.parametrize("embedding", ["record", "recordWithMedia"])
+async def test_only_an_embedded_post_is_a_quote(
+    handlers: IndexingHandlers, engine: AsyncEngine, dialect: str, embedding: str
+) -> None:
+    """An embed of a feed generator, list, starter pack or labeler is kept as the post's embed, but
+    it is no quote: no `quotes` row, no quote count, no notification. An embedded post is one."""
+    wrap = (lambda e: e) if embedding == "record" else with_media
+    subjects = {name: uri(DID_B, nsid, rkey) for name, (nsid, rkey) in NOT_POSTS.items()}
+    subjects["post"] = uri(DID_B, POST, "3kquoted00000")
+    ops = [
+        op(
+            "create",
+            POST,
+            f"3kq{index}0000000000"[:13],
+            as_dialect(dialect, post_record(embed=wrap(quoting(s)))),
+        )
+        for index, s in enumerate(subjects.values())
+    ]
+    assert await handlers.commits([commit(DID_A, ops, 1)]) == []
+
+    quoting_post = uri(DID_A, POST, f"3kq{len(subjects) - 1}0000000000"[:13])
+    assert await notifications(engine) == [note(quoting_post, "-quote", DID_B, "quote", subjects["post"])]
+    assert await rows(engine, "SELECT post_uri, quoted_uri FROM quotes") == [
+        {"post_uri": quoting_post, "quoted_uri": subjects["post"]}
+    ]
+    assert await rows(
+        engine, "SELECT post_uri, quote_count FROM post_aggregations WHERE quote_count > 0"
+    ) == [{"post_uri": subjects["post"], "quote_count": 1}]
+    embedded = await rows(engine, "SELECT embed FROM posts ORDER BY uri")
+    assert [row["embed"] for row in embedded] == [wrap(quoting(s)) for s in subjects.values()]

@@ -23,7 +23,7 @@ async def test_like_put_aside_while_the_live_one_is_deleted(
     delete = commit(DID_A, [op("delete", LIKE, "3klike1000000")], 3)
     await side_by_side(engine, *((delete, second) if delete_first else (second, delete)))
     assert await one(engine, "SELECT uri FROM likes") == uri(DID_A, LIKE, "3klike2000000")
-    assert await rows(engine, "SELECT uri FROM aside_records") == []
+    assert await rows(engine, "SELECT uri FROM indexer.aside_records") == []
     assert (await aggregate(engine, SUBJECT))["like_count"] == 1
 
 
@@ -37,4 +37,4 @@ async def test_follow_put_aside_while_the_live_one_is_deleted(
     delete = commit(DID_A, [op("delete", follow, "3kfollow10000")], 3)
     await side_by_side(engine, *((delete, second) if delete_first else (second, delete)))
     assert await one(engine, "SELECT uri FROM follows") == uri(DID_A, follow, "3kfollow20000")
-    assert await rows(engine, "SELECT uri FROM aside_records") == []
+    assert await rows(engine, "SELECT uri FROM indexer.aside_records") == []

@@ -6,12 +6,13 @@ else landing in `generic_records`."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.indexing.batch import utc_now
 from app.indexing.handlers import IndexingHandlers
 from app.indexing.registry import registry
 from tests.indexing.test_collections import LIKE, POST, aggregate, as_dialect, notifications, one, rows
@@ -142,7 +143,7 @@ async def table(engine: AsyncEngine, name: str, order: str = "uri") -> list[dict
 
 
 async def aside(engine: AsyncEngine) -> list[str]:
-    return [row["uri"] for row in await rows(engine, "SELECT uri FROM aside_records ORDER BY uri")]
+    return [row["uri"] for row in await rows(engine, "SELECT uri FROM indexer.aside_records ORDER BY uri")]
 
 
 async def gate_flags(engine: AsyncEngine, post_uri: str) -> tuple[bool, bool]:
@@ -322,57 +323,58 @@ async def test_starter_pack_without_feeds_then_with_feeds_then_deleted(
     }
     assert await table(engine, "starter_packs") == [expected]
 
-    # Updates were ignored too: now they replace the row; feeds are kept as lexicon feed items.
+    # Updates were ignored too: now they replace the row; feeds are kept as the generators' URIs
+    # (PublicAppView's schema declares the column an array of feed generator URIs).
     feeds = [{"uri": uri(DID_B, GENERATOR, "cats")}, {"uri": uri(DID_C, GENERATOR, "dogs")}]
     updated = starter_pack_record(list_uri, "Pets", description="Furry", feeds=feeds)
     await apply(
         handlers, DID_A, 2, op("update", STARTERPACK, "3kpack0000000", as_dialect(dialect, updated), CID_2)
     )
     assert await table(engine, "starter_packs") == [
-        expected | {"cid": CID_2, "name": "Pets", "description": "Furry", "feeds": feeds}
+        expected | {"cid": CID_2, "name": "Pets", "description": "Furry", "feeds": [f["uri"] for f in feeds]}
     ]
     await apply(handlers, DID_A, 3, op("delete", STARTERPACK, "3kpack0000000"))
     assert await table(engine, "starter_packs") == []
 
 
-async def test_verifications_by_two_verifiers_and_a_second_record_aside(
+async def test_verifications_of_one_subject_one_live_the_others_aside(
     handlers: IndexingHandlers, engine: AsyncEngine, dialect: str
 ) -> None:
+    """PublicAppView's `verifications` is unique per subject: a second verifier of the same account
+    (or a second record of the same verifier) waits aside and is promoted, oldest version first, when
+    the live one is deleted."""
     by_a = uri(DID_A, VERIFICATION, "3kverif100000")
     again_by_a = uri(DID_A, VERIFICATION, "3kverif200000")
     by_c = uri(DID_C, VERIFICATION, "3kverif300000")
     record = as_dialect(dialect, verification_record(DID_B))
     await apply(handlers, DID_A, 1, op("create", VERIFICATION, "3kverif100000", record))
-    # The original schema's unique subject lost this second verifier of the same account.
     await apply(handlers, DID_C, 2, op("create", VERIFICATION, "3kverif300000", record))
     await apply(handlers, DID_A, 3, op("create", VERIFICATION, "3kverif200000", record, CID_2))
 
-    def row(
-        record_uri: str, creator: str, cid: str = CID_1, handle: str = "bob.example.com"
-    ) -> dict[str, Any]:
+    def row(record_uri: str, cid: str = CID_1, handle: str = "bob.example.com") -> dict[str, Any]:
         return {
             "uri": record_uri,
             "cid": cid,
-            "creator_did": creator,
             "subject_did": DID_B,
             "handle": handle,
             "verified_at": CREATED_AT,
             "created_at": CREATED_AT,
         }
 
-    assert await table(engine, "verifications") == [row(by_a, DID_A), row(by_c, DID_C)]
-    assert await aside(engine) == [again_by_a]
+    assert await table(engine, "verifications") == [row(by_a)]
+    assert await aside(engine) == sorted([again_by_a, by_c])
 
+    # An update of a record waiting aside keeps it aside, at its new version.
     updated = as_dialect(dialect, verification_record(DID_B, "bob.new.example.com"))
     await apply(handlers, DID_C, 4, op("update", VERIFICATION, "3kverif300000", updated))
     await apply(handlers, DID_A, 5, op("delete", VERIFICATION, "3kverif100000"))
-    assert await table(engine, "verifications") == [
-        row(again_by_a, DID_A, CID_2),
-        row(by_c, DID_C, handle="bob.new.example.com"),
-    ]
+    assert await table(engine, "verifications") == [row(again_by_a, CID_2)]
+    assert await aside(engine) == [by_c]
     await apply(handlers, DID_A, 6, op("delete", VERIFICATION, "3kverif200000"))
+    assert await table(engine, "verifications") == [row(by_c, handle="bob.new.example.com")]
     await apply(handlers, DID_C, 7, op("delete", VERIFICATION, "3kverif300000"))
     assert await table(engine, "verifications") == []
+    assert await aside(engine) == []
 
 
 # -- feed generators and labelers, and their likes -------------------------------------------------
@@ -491,6 +493,16 @@ async def test_labeler_create_update_delete(
 # -- thread and post gates -----------------------------------------------------------------------------
 
 
+async def thread_gates(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """`thread_gates` rows with our rule beside them (`indexer.thread_gate_rules`)."""
+    found = await rows(
+        engine,
+        "SELECT g.*, r.allow_followers FROM thread_gates g "
+        "LEFT JOIN indexer.thread_gate_rules r USING (post_uri) ORDER BY post_uri",
+    )
+    return [{key: value for key, value in row.items() if key not in WRITE_TIMES} for row in found]
+
+
 async def test_thread_gates_absent_empty_and_ruled_allow(
     handlers: IndexingHandlers, engine: AsyncEngine, dialect: str
 ) -> None:
@@ -529,7 +541,6 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
     ) -> dict[str, Any]:
         return {
             "post_uri": uri(DID_A, POST, rkey),
-            "uri": uri(DID_A, THREADGATE, rkey),
             "owner_did": DID_A,
             "allow_mentions": mentions,
             "allow_following": following,
@@ -539,15 +550,17 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
             "created_at": CREATED_AT,
         }
 
-    # No `allow`: anyone may reply (the worker we replace read it as nobody). `allow: []`: nobody may.
-    assert await table(engine, "thread_gates", "post_uri") == [
-        gate(rkeys[0], None, None, None, None),
+    # No `allow`: anyone may reply (the worker we replace read it as nobody): the public row holds
+    # the columns' defaults, our `indexer.thread_gate_rules` a null `allow_followers`. `allow: []`:
+    # nobody may.
+    assert await thread_gates(engine) == [
+        gate(rkeys[0], True, True, False, [], followers=None),
         gate(rkeys[1], False, False, False, []),
         gate(rkeys[2], True, True, True, lists, followers=False),
     ]
     assert [await gate_flags(engine, post) for post in posts] == [(True, False)] * 3
 
-    # Followers only: our own column `allow_followers` holds that rule, the others are false.
+    # Followers only: our own `allow_followers` holds that rule, the others are false.
     followers = thread_gate_record(posts[2], [rule("followerRule")])
     await apply(handlers, DID_A, 3, op("update", THREADGATE, rkeys[2], as_dialect(dialect, followers), CID_2))
     await apply(
@@ -557,8 +570,8 @@ async def test_thread_gates_absent_empty_and_ruled_allow(
         op("update", THREADGATE, rkeys[1], as_dialect(dialect, thread_gate_record(posts[1]))),
     )
     await apply(handlers, DID_A, 5, op("delete", THREADGATE, rkeys[0]))
-    assert await table(engine, "thread_gates", "post_uri") == [
-        gate(rkeys[1], None, None, None, None),
+    assert await thread_gates(engine) == [
+        gate(rkeys[1], True, True, False, [], followers=None),
         gate(rkeys[2], False, False, False, [], CID_2, followers=True),
     ]
     assert [await gate_flags(engine, post) for post in posts] == [
@@ -572,7 +585,6 @@ async def test_post_gate_create_update_delete(
     handlers: IndexingHandlers, engine: AsyncEngine, dialect: str
 ) -> None:
     post_uri = uri(DID_A, POST, "3kpost0000000")
-    gate_uri = uri(DID_A, POSTGATE, "3kpost0000000")
     detached = [uri(DID_B, POST, "3kquote000000")]
     disable = [{"$type": "app.bsky.feed.postgate#disableRule"}]
     await apply(handlers, DID_A, 1, op("create", POST, "3kpost0000000", post_record()))
@@ -580,9 +592,7 @@ async def test_post_gate_create_update_delete(
     await apply(handlers, DID_A, 2, op("create", POSTGATE, "3kpost0000000", as_dialect(dialect, record)))
     expected = {
         "post_uri": post_uri,
-        "uri": gate_uri,
-        "owner_did": DID_A,
-        "embedding_rules": {"detachedEmbeddingUris": detached, "embeddingRules": disable},
+        "embedding_rules": {"detachedEmbeddingUris": detached, "disableRule": disable[0]["$type"]},
         "created_at": CREATED_AT,
     }
     assert await table(engine, "post_gates", "post_uri") == [expected]
@@ -773,13 +783,20 @@ async def test_other_collections_land_in_generic_records(
                 "author_did": DID_A,
                 "record_type": nsid,
                 "record": record,
-                "created_at": CREATED_AT if "createdAt" in record else None,
+                "created_at": CREATED_AT if "createdAt" in record else "indexing time",
             }
             for nsid, rkey, record in OTHER_RECORDS
         ),
         key=lambda row: row["uri"],
     )
-    assert await table(engine, "generic_records") == expected
+    # `created_at` is NOT NULL in the reference: without `createdAt` (and, here, without a commit
+    # time) the record takes the indexing time.
+    found = await table(engine, "generic_records")
+    for row, wanted in zip(found, expected, strict=True):
+        if wanted["created_at"] == "indexing time":
+            assert abs(row["created_at"] - utc_now()) < timedelta(minutes=5)
+            row["created_at"] = "indexing time"
+    assert found == expected
 
     nsid, rkey, record = OTHER_RECORDS[0]
     updated = {**record, "allowIncoming": "none"}

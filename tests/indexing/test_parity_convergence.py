@@ -53,20 +53,21 @@ LISTS = tuple(uri(did, LIST, rkey) for did in DIDS[:2] for rkey in RKEYS)
 # Few subjects, so that likes, gates and items often meet what they name (before or after it exists).
 FEEDS = tuple(uri(did, GENERATOR, RKEYS[0]) for did in DIDS[:2])
 LABELERS = tuple(uri(did, LABELER, "self") for did in DIDS[:2])
-# The thread gate's `allow` and the `allow_mentions` it stores.
+# The thread gate's `allow` and the `allow_mentions` it stores (an absent `allow` stores the column's
+# default; that anyone may reply is ours, in indexer.thread_gate_rules).
 ALLOWS: dict[str, tuple[Any, bool | None]] = {
-    "anyone": (ABSENT, None),
+    "anyone": (ABSENT, True),
     "nobody": ([], False),
     "mentioned": ([rule("mentionRule")], True),
 }
 # What an op of a history does, weighted by repetition.
 KINDS = (LIST, LISTITEM, LISTITEM, LISTBLOCK, VERIFICATION, STARTERPACK, GENERATOR, LABELER)
 KINDS += (LIKE, LIKE, POST, POST, THREADGATE, THREADGATE, POSTGATE, POSTGATE, "account")
-# Pair tables: collection → (table, pair columns).
+# Pair tables: collection → (table, pair columns). Verifications are unique per subject alone.
 PAIRS = {
     LISTITEM: ("list_items", "list_uri", "subject_did"),
     LISTBLOCK: ("list_blocks", "blocker_did", "list_uri"),
-    VERIFICATION: ("verifications", "creator_did", "subject_did"),
+    VERIFICATION: ("verifications", "''", "subject_did"),
     LIKE: ("likes", "user_did", "post_uri"),
 }
 
@@ -82,6 +83,7 @@ class GeneratedOp:
     action: str
     subject: str = ""  # the list, DID, liked record or allow variant the record names
     name: str = ""
+    handle: str | None = None  # identity events only; this suite generates none
 
     @property
     def uri(self) -> str:
@@ -197,7 +199,9 @@ def model(history: list[GeneratedOp]) -> Tables:
         expected.named[name] = {(item.uri, item.name) for item in by_collection[collection]}
     for collection, (name, _, _) in PAIRS.items():
         for item in by_collection[collection]:
-            author = item.subject if collection == LISTITEM else item.did
+            author = (
+                item.subject if collection == LISTITEM else "" if collection == VERIFICATION else item.did
+            )
             subject = item.name if collection == LISTITEM else item.subject
             expected.pairs[name].add((author, subject))
             expected.relationship_uris[name].add(item.uri)
@@ -223,7 +227,7 @@ async def observed(engine: AsyncEngine) -> Tables:
     found = empty_tables()
     for name, column in (("lists", "name"), ("starter_packs", "name"), ("feed_generators", "display_name")):
         found.named[name] = {(row["uri"], row[column]) for row in await rows(engine, f"SELECT * FROM {name}")}
-    aside = await rows(engine, "SELECT uri, collection FROM aside_records")
+    aside = await rows(engine, "SELECT uri, collection FROM indexer.aside_records")
     for collection, (name, author, subject) in PAIRS.items():
         live = await rows(engine, f"SELECT uri, {author} AS a, {subject} AS s FROM {name}")
         found.pairs[name] = {(row["a"], row["s"]) for row in live}

@@ -77,7 +77,9 @@ async def test_relay_capture_through_the_worker(
         stored = {row["uri"] for row in await rows(engine, f"SELECT uri FROM {table}")}
         aside = {
             row["uri"]
-            for row in await rows(engine, "SELECT uri FROM aside_records WHERE collection = :c", c=collection)
+            for row in await rows(
+                engine, "SELECT uri FROM indexer.aside_records WHERE collection = :c", c=collection
+            )
         }
         assert stored | aside == set(live.get(collection, {})), collection
     assert len(await rows(engine, "SELECT 1 FROM likes")) > 50

@@ -35,7 +35,7 @@ async def test_worker_expires_tombstones(
         await wait_for(lambda: drained(redis_client, keys, 1), "the delete indexed", 60, [worker])
 
         async def swept() -> bool:
-            return await rows(engine, "SELECT uri FROM record_versions") == []
+            return await rows(engine, "SELECT uri FROM indexer.record_versions") == []
 
         await wait_for(swept, "the tombstone expired", 30, [worker])
         assert "expired 1 record tombstones" in worker.log

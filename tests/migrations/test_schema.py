@@ -21,7 +21,7 @@ from tests.migrations_support import check, downgrade, upgrade
 DIRECTION_SCHEMA: dict[str, set[str]] = {
     "users": {
         "did", "handle", "display_name", "description", "avatar_url", "banner_url", "profile_record",
-        "pinned_post", "created_at", "indexed_at", "status",
+        "pinned_post", "created_at", "indexed_at",
     },
     "posts": {
         "uri", "cid", "author_did", "text", "langs", "parent_uri", "root_uri", "parent_cid", "root_cid",
@@ -60,7 +60,7 @@ DIRECTION_SCHEMA: dict[str, set[str]] = {
     "labeler_services": {"uri", "cid", "creator_did", "policies", "like_count", "created_at"},
     "labels": {"uri", "src", "subject", "val", "neg", "created_at"},
     "verifications": {
-        "uri", "cid", "subject_did", "handle", "verified_at", "created_at", "creator_did",
+        "uri", "cid", "subject_did", "handle", "verified_at", "created_at",
     },
     "thread_gates": {
         "post_uri", "owner_did", "allow_mentions", "allow_following", "allow_list_members",
@@ -84,7 +84,7 @@ DIRECTION_UNIQUE: dict[str, set[tuple[str, ...]]] = {
     "blocks": {("blocked_did", "blocker_did")},
     "list_blocks": {("blocker_did", "list_uri")},
     "list_items": {("list_uri", "subject_did")},
-    "verifications": {("creator_did", "subject_did")},
+    "verifications": {("subject_did",)},
     "notifications": {("uri",)},
 }
 
@@ -107,12 +107,15 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _introspect(url: str) -> tuple[dict[str, dict[str, bool]], dict[str, set[tuple[str, ...]]]]:
+async def _introspect(
+    url: str, schema: str = "public"
+) -> tuple[dict[str, dict[str, bool]], dict[str, set[tuple[str, ...]]]]:
     conn = await asyncpg.connect(_dsn(url))
     try:
         columns = await conn.fetch(
             "SELECT table_name, column_name, is_nullable FROM information_schema.columns "
-            "WHERE table_schema = 'public'"
+            "WHERE table_schema = $1",
+            schema,
         )
         uniques = await conn.fetch(
             """
@@ -141,7 +144,9 @@ def test_upgrade_check_downgrade_upgrade(empty_database_url: str) -> None:
     check(empty_database_url)
     downgrade(empty_database_url, "base")
     tables, _ = asyncio.run(_introspect(empty_database_url))
-    assert set(tables) == {"alembic_version"}, f"downgrade base left tables behind: {sorted(tables)}"
+    assert not tables, f"downgrade base left public tables behind: {sorted(tables)}"
+    ours, _ = asyncio.run(_introspect(empty_database_url, "indexer"))
+    assert set(ours) == {"alembic_version"}, f"downgrade base left tables behind: {sorted(ours)}"
     upgrade(empty_database_url, "head")
     check(empty_database_url)
 

@@ -107,9 +107,10 @@ async def test_dead_letters_redriven_once_their_cause_is_fixed_are_indexed(
     keys: Keys,
     tmp_path: Path,
 ) -> None:
-    """A trigger makes PostgreSQL refuse two posts (a permanent error: each is dead-lettered alone,
-    its batch-mates indexed); the trigger is dropped (the cause fixed); re-driving one, then the
-    rest, gets them indexed at their original versions."""
+    """A check constraint makes PostgreSQL refuse two posts (an error of those entries' values: each is
+    dead-lettered alone, its batch-mates indexed; a raising trigger would be a database fault that
+    holds the batch instead, tests/operating/test_database_faults.py); the constraint is dropped (the
+    cause fixed); re-driving one, then the rest, gets them indexed at their original versions."""
     author = did("author", 1)
     entries = [
         commit(author, POST, "3lgood0000000", post_record("fine"), 1),
@@ -119,14 +120,8 @@ async def test_dead_letters_redriven_once_their_cause_is_fixed_are_indexed(
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
-            )
-        )
-        await conn.execute(
-            text(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON posts FOR EACH ROW "
-                "WHEN (NEW.text LIKE 'poison%') EXECUTE FUNCTION refuse_poison()"
+                "ALTER TABLE posts ADD CONSTRAINT refused_by_the_test "
+                "CHECK (text NOT LIKE 'poison%') NOT VALID"
             )
         )
     try:
@@ -135,11 +130,10 @@ async def test_dead_letters_redriven_once_their_cause_is_fixed_are_indexed(
             await wait_for(lambda: drained(redis_client, keys, 3), "the first run", 60, [worker])
             letters = await redis_client.xrange(keys.dead_letters)
             assert [fields[b"origId"].decode() for _, fields in letters] == ids[1:]
-            assert all(b"refused by the test" in fields[b"error"] for _, fields in letters)
+            assert all(b"refused_by_the_test" in fields[b"error"] for _, fields in letters)
             assert await one(engine, "SELECT count(*) FROM posts") == 1
             async with engine.begin() as conn:
-                await conn.execute(text("DROP TRIGGER refuse_poison ON posts"))
-                await conn.execute(text("DROP FUNCTION refuse_poison()"))
+                await conn.execute(text("ALTER TABLE posts DROP CONSTRAINT refused_by_the_test"))
 
             env = {
                 "REDIS_URL": servers.redis_url,
@@ -157,13 +151,12 @@ async def test_dead_letters_redriven_once_their_cause_is_fixed_are_indexed(
             assert worker.terminate() == 0
     finally:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_poison ON posts"))
-            await conn.execute(text("DROP FUNCTION IF EXISTS refuse_poison()"))
+            await conn.execute(text("ALTER TABLE posts DROP CONSTRAINT IF EXISTS refused_by_the_test"))
     assert await redis_client.xlen(keys.dead_letters) == 0
     texts = await one(engine, "SELECT string_agg(text, ',' ORDER BY text) FROM posts")
     assert texts == "fine,poison a,poison b"
     async with engine.connect() as conn:
-        versions = dict((await conn.execute(text("SELECT uri, version FROM record_versions"))).all())
+        versions = dict((await conn.execute(text("SELECT uri, version FROM indexer.record_versions"))).all())
     assert versions[f"at://{author}/{POST}/3lpoisona0000"] == 2
     assert versions[f"at://{author}/{POST}/3lpoisonb0000"] == version_of(ids[2], "")
 

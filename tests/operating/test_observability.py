@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.observability import STAGES
+from app.schema import head_revisions
 from tests.broker.harness import FAUST, REPO_ROOT, Keys, free_port, push, wait_for
 from tests.conftest import create_database, drop_database
 from tests.indexing.running import drained, indexer
@@ -25,6 +26,8 @@ from tests.servers import Servers
 from tests.support.events import CID_1
 
 SECRET = "s3cret-do-not-log"
+
+(HEAD,) = head_revisions()
 
 
 def with_password(url: str, user: str | None = None) -> str:
@@ -133,7 +136,7 @@ async def test_metrics_hash_and_health_after_a_known_workload(
 
     assert live[0] == 200 and json.loads(live[1])["status"] == "live"
     assert ready[0] == 200, ready[1]
-    assert json.loads(ready[1]) == {"redis": "ok", "postgresql": "ok, schema at head (0002)"}
+    assert json.loads(ready[1]) == {"redis": "ok", "postgresql": f"ok, schema at head ({HEAD})"}
 
     log = worker.log
     assert SECRET not in log
@@ -150,7 +153,7 @@ def test_a_schema_missing_or_behind_stops_the_worker_with_one_line(servers: Serv
         behind = start_and_wait(url)
     finally:
         drop_database(servers.database_admin_url, url)
-    for result, state in ((missing, "missing"), (behind, "behind (at 0001; head is 0002)")):
+    for result, state in ((missing, "missing"), (behind, f"behind (at 0001; head is {HEAD})")):
         assert result.returncode == 1, result.stdout
         lines = [line for line in result.stdout.splitlines() if "alembic upgrade head" in line]
         assert len(lines) == 1, result.stdout

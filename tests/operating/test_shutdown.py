@@ -122,7 +122,7 @@ async def committed(engine: AsyncEngine, client: aioredis.Redis, keys: Keys, ids
                 uris[f"at://{data['repo']}/{data['ops'][0]['path']}"] = entry_id
     async with engine.connect() as conn:
         found = await conn.scalars(
-            text("SELECT uri FROM record_versions WHERE uri = ANY(:uris)"), {"uris": list(uris)}
+            text("SELECT uri FROM indexer.record_versions WHERE uri = ANY(:uris)"), {"uris": list(uris)}
         )
         return [uris[uri] for uri in found]
 

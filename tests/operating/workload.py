@@ -120,7 +120,7 @@ async def assert_indexed(engine: AsyncEngine, work: Workload) -> None:
             "OR reply_count <> 0 OR quote_count <> 0",
             n=likes_per_post,
         ),
-        "aside": await one(engine, "SELECT count(*) FROM aside_records"),
+        "aside": await one(engine, "SELECT count(*) FROM indexer.aside_records"),
     }
     expected = {
         "posts": work.posts,

@@ -3,7 +3,9 @@ machine's shared servers (which other test runs and colleagues use, and which mu
 
 The worker is pointed at the proxy's port; `cut()` closes every proxied connection at once (both
 ends, abortively) and stops listening, so new connections are refused as by a server that is down;
-`restore()` listens again on the same port. It runs on the test's event loop.
+`restore()` listens again on the same port. `freeze_after(pattern)` lets the first client chunk
+that contains `pattern` through and then holds every byte in both directions, as a network that
+stopped delivering between two commands of the client would. It runs on the test's event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._freeze_pattern: bytes | None = None
+        self.frozen = asyncio.Event()
 
     async def start(self) -> Proxy:
         with socket.socket() as probe:
@@ -48,7 +52,7 @@ class Proxy:
         self.connections += 1
         self._writers.update((client_writer, server_writer))
         links = [
-            asyncio.create_task(self._pump(client_reader, server_writer)),
+            asyncio.create_task(self._pump(client_reader, server_writer, watch=True)),
             asyncio.create_task(self._pump(server_reader, client_writer)),
         ]
         self._links.update(links)
@@ -60,13 +64,26 @@ class Proxy:
                 self._writers.discard(writer)
                 writer.transport.abort()
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def freeze_after(self, pattern: bytes) -> None:
+        """Hold all traffic once a client chunk containing `pattern` has been forwarded."""
+        self._freeze_pattern = pattern
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, watch: bool = False
+    ) -> None:
         """Copy one direction until EOF, then half-close, as the peers would see without a proxy."""
         with contextlib.suppress(OSError, ConnectionError):
+            tail = b""
             while data := await reader.read(_CHUNK):
+                if self.frozen.is_set():
+                    await asyncio.Event().wait()  # held until the link is cut or cancelled
                 writer.write(data)
                 await writer.drain()
+                pattern = self._freeze_pattern
+                if watch and pattern is not None:
+                    if pattern in tail + data:
+                        self.frozen.set()
+                    tail = (tail + data)[-len(pattern) :]
             if writer.can_write_eof():
                 writer.write_eof()
 

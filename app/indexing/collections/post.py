@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, text, update
 
-from app.indexing.collection import Collection, Counter, FeedItemOf, Notify, RecordRef, Row, did_of
+from app.indexing.collection import (
+    Collection,
+    Counter,
+    FeedItemOf,
+    Notify,
+    RecordRef,
+    Row,
+    collection_of,
+    did_of,
+)
 from app.indexing.sql import array_param
 from app.records import validate
 from app.records.syntax import is_did, is_language
@@ -21,9 +30,9 @@ GATE_FLAGS_LOCK_CLASS = 0x67617465  # "gate"
 GATE_FLAGS_LOCKS = text(
     "SELECT pg_advisory_xact_lock(:lock_class, hashtext(uri)) FROM unnest(CAST(:uris AS text[])) AS uri"
 )
+POST = "app.bsky.feed.post"
 QUOTE_EMBEDS = {"app.bsky.embed.record", "app.bsky.embed.recordWithMedia"}
 MENTION = "app.bsky.richtext.facet#mention"
-TAG = "app.bsky.richtext.facet#tag"
 
 
 def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
@@ -55,7 +64,7 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
         "root_cid": root_cid,
         "embed": validate.clean_json(embed) if embed is not None else None,
         "facets": validate.clean_json(facets) if facets is not None else None,
-        "tags": _tags(record, facets or []),
+        "tags": _tags(record),
         "created_at": created_at,
         **ref.commit_columns(),
         # Not columns: what the effects below need.
@@ -65,6 +74,8 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
 
 
 def _quoted(embed: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The post a record embed quotes. An embed of another record (a feed generator, list, starter
+    pack, labeler) is checked as a strong reference but quotes nothing: no row, count or notice."""
     if embed is None or embed.get("$type") not in QUOTE_EMBEDS:
         return None
     holder = embed.get("record")
@@ -72,7 +83,8 @@ def _quoted(embed: dict[str, Any] | None) -> tuple[str, str] | None:
         holder = holder.get("record") if isinstance(holder, dict) else None
     if not isinstance(holder, dict):
         raise validate.InvalidRecord("embed.record", "not a strong reference")
-    return validate.strong_ref({"record": holder}, "record")
+    ref = validate.strong_ref({"record": holder}, "record")
+    return ref if collection_of(ref.uri) == POST else None
 
 
 def _features(facets: list[Any]) -> list[dict[str, Any]]:
@@ -90,11 +102,11 @@ def _mentions(facets: list[Any]) -> list[str]:
     return list(dict.fromkeys(did for did in dids if isinstance(did, str) and is_did(did)))
 
 
-def _tags(record: dict[str, Any], facets: list[Any]) -> list[str]:
+def _tags(record: dict[str, Any]) -> list[str]:
+    """The record's own `tags`, hashtags besides those in the text's facets (PublicAppView's API passes
+    the column on as the record's `tags`, so facet hashtags are not copied in)."""
     tags = validate.string_list(record, "tags", max_items=8, max_bytes=640) or []
-    facet_tags = [feature.get("tag") for feature in _features(facets) if feature.get("$type") == TAG]
-    cleaned = (tag.replace("\x00", "") for tag in [*tags, *facet_tags] if isinstance(tag, str))
-    return list(dict.fromkeys(tag for tag in cleaned if tag and len(tag.encode()) <= 640))
+    return list(dict.fromkeys(tag for tag in tags if tag))
 
 
 def notify(row: Row) -> list[Notify]:
@@ -174,7 +186,7 @@ async def refresh_gate_flags(writer: BatchWriter, post_uris: list[str]) -> None:
 
 
 COLLECTION = Collection(
-    nsid="app.bsky.feed.post",
+    nsid=POST,
     table=Post.__table__,
     parse=parse,
     author_column="author_did",

@@ -1,7 +1,8 @@
 """app.bsky.graph.starterpack: a list of accounts and up to three feeds to follow on sign-up.
 
-`feeds` is stored even when the record has none (`[]`; the worker we replace lost such packs), as the
-lexicon's feed items (`[{"uri": ...}]`): the API returns the column as the record's `feeds`.
+`feeds` is stored even when the record has none (`[]`), as PublicAppView's schema declares it: an
+array of the feed generators' AT-URIs (`["at://…"]`, what its own writers store), not the record's
+feed item objects.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
             record, "description", required=False, max_bytes=3_000, max_graphemes=300
         ),
         "list_uri": validate.record_uri(record, "list"),
-        "feeds": validate.clean_json(feeds),
+        "feeds": [feed["uri"] for feed in feeds],
         "created_at": validate.datetime_(record, "createdAt"),
     }
 

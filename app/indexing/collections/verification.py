@@ -1,7 +1,9 @@
 """app.bsky.graph.verification: an account vouches for another's identity.
 
-Unique per (verifier, subject), not per subject as in the original schema, so a second verifier of
-the same account is kept (DIRECTION §3); a second record of the same verifier waits aside.
+`verifications` is unique per subject (PublicAppView's `unique_verification_subject`) and has no
+verifier column (the verifier is the record URI's authority). A second verification of the same
+account, by any verifier, waits aside in `indexer.aside_records` and is promoted when the live one is
+deleted (DIRECTION §3/§4 pair rule): the API sees one verification per account, the oldest live one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ def parse(ref: RecordRef, record: dict[str, Any]) -> Row:
     return {
         "uri": ref.uri,
         "cid": ref.cid,
-        "creator_did": ref.did,
         "subject_did": validate.did(record, "subject"),
         "handle": normalised,
         # The record's own date is when the verifier verified; there is no other.
@@ -38,7 +39,7 @@ COLLECTION = Collection(
     nsid="app.bsky.graph.verification",
     table=Verification.__table__,
     parse=parse,
-    author_column="creator_did",
+    author_column=None,
     named_dids=lambda row: (row["subject_did"],),
-    pair=("creator_did", "subject_did"),
+    pair=(None, "subject_did"),
 )
